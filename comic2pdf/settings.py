@@ -1,0 +1,165 @@
+"""All settings, read from the environment in exactly this one place.
+
+Each field is an environment variable of the same name in upper case
+(``DATA_DIR``, ``OCR_LANG``…), the names the old design used. Build one
+``Settings`` at an entry point (CLI, flow) and pass it down; nothing below reads
+``os.environ``.
+"""
+
+import os
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class OutputType(StrEnum):
+    pdf = "pdf"
+    pdfa = "pdfa"
+
+
+class Settings(BaseSettings):
+    """comic2pdf settings; every field is an environment variable."""
+
+    model_config = SettingsConfigDict(extra="ignore", validate_default=True)
+
+    # --- folders -------------------------------------------------------------
+    data_dir: Path = Field(Path("data"), description="Root of in/, out/, work/, archive/, error/…")
+
+    # --- OCR -----------------------------------------------------------------
+    ocr_lang: str = Field("eng", description="Tesseract languages joined by '+', e.g. 'eng+fra'.")
+    ocr_jobs: int = Field(
+        0, ge=0, le=256, description="ocrmypdf --jobs; 0 = CPUs divided by OCR_CONCURRENCY."
+    )
+    ocr_rotate_pages: bool = Field(False, description="ocrmypdf --rotate-pages (costs time).")
+    ocr_deskew: bool = Field(
+        False, description="ocrmypdf --deskew; re-encodes every page image (lossy)."
+    )
+    ocr_optimize: int = Field(0, ge=0, le=3, description="ocrmypdf --optimize level.")
+    ocr_output_type: OutputType = Field(OutputType.pdf, description="ocrmypdf --output-type.")
+    ocr_downsample_above: int = Field(
+        1200,
+        ge=0,
+        le=32767,
+        description="Tesseract sees pages downsampled to this many pixels on the long side "
+        "(0 = off); the PDF keeps the originals.",
+    )
+    ocr_tesseract_timeout: float = Field(
+        180, ge=0, description="Seconds Tesseract may spend on one page."
+    )
+    ocr_dpi: int = Field(
+        300, ge=72, le=1200, description="Resolution the page images are declared at in raw.pdf."
+    )
+
+    # --- attempts and timeouts -------------------------------------------------
+    max_attempts_prep: int = Field(3, ge=1, le=20, description="Attempts of the prep task.")
+    max_attempts_ocr: int = Field(3, ge=1, le=20, description="Attempts of the ocr task.")
+    retry_delay_seconds: float = Field(2, ge=0, le=3600, description="Pause between attempts.")
+    prep_timeout_seconds: float = Field(600, gt=0, description="Time limit of one prep attempt.")
+    ocr_timeout_seconds: float = Field(3600, gt=0, description="Time limit of one OCR attempt.")
+
+    # --- input checks ----------------------------------------------------------
+    min_pdf_size_bytes: int = Field(1024, ge=0, description="Smallest acceptable final PDF.")
+    max_input_size_mb: float = Field(500, gt=0, description="Largest accepted archive.")
+    max_uncompressed_mb: float = Field(
+        4096, gt=0, description="Largest total of extracted bytes (zip-bomb guard)."
+    )
+    max_entries: int = Field(10000, ge=1, description="Most entries an archive may hold.")
+    max_compression_ratio: float = Field(
+        200, gt=1, description="Largest uncompressed/compressed ratio of one entry."
+    )
+    max_image_pixels: int = Field(
+        200_000_000, ge=1, description="Largest page in pixels (decompression-bomb guard)."
+    )
+    disk_free_factor: float = Field(
+        2.0, ge=0, description="Free disk needed, as a multiple of the input size."
+    )
+
+    # --- inbox, scheduling, concurrency ------------------------------------------
+    stable_seconds: float = Field(2, ge=0, description="A file must be unchanged this long.")
+    scan_interval_seconds: int = Field(30, ge=1, description="Interval of scan-inbox.")
+    max_jobs_in_flight: int = Field(4, ge=1, description="Most comics converting at once.")
+    prep_concurrency: int = Field(2, ge=1, description="Global limit on prep tasks.")
+    ocr_concurrency: int = Field(1, ge=1, description="Global limit on ocr tasks.")
+    keep_work_dir_days: float = Field(
+        0, ge=0, description="0 = delete work/<jobKey>/ at DONE; else a janitor does later."
+    )
+
+    # --- metrics -------------------------------------------------------------
+    metrics_interval_seconds: int = Field(60, ge=1, description="Interval of push-metrics.")
+    pushgateway_url: str | None = Field(None, description="e.g. http://127.0.0.1:9091")
+    pushgateway_timeout_seconds: float = Field(10, gt=0, description="Timeout of one push.")
+    instance_name: str | None = Field(None, description="Pushgateway instance label.")
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        # Child processes run in other folders: a relative path would move with them.
+        return value.expanduser().absolute()
+
+    @field_validator("ocr_lang")
+    @classmethod
+    def _languages_look_right(cls, value: str) -> str:
+        langs = [part.strip() for part in value.replace(",", "+").split("+") if part.strip()]
+        if not langs or not all(lang.replace("_", "").isalnum() for lang in langs):
+            raise ValueError(f"OCR_LANG={value!r}: expected names like 'eng' or 'eng+fra'")
+        return "+".join(langs)
+
+    @property
+    def languages(self) -> list[str]:
+        """Languages sorted and de-duplicated: the form that goes into the job profile."""
+        return sorted(set(self.ocr_lang.split("+")))
+
+    @property
+    def effective_ocr_jobs(self) -> int:
+        if self.ocr_jobs:
+            return self.ocr_jobs
+        return max(1, (os.cpu_count() or 1) // self.ocr_concurrency)
+
+    # --- the data directory (SPEC "Data directory") ---------------------------
+    @property
+    def in_dir(self) -> Path:
+        return self.data_dir / "in"
+
+    @property
+    def out_dir(self) -> Path:
+        return self.data_dir / "out"
+
+    @property
+    def work_dir(self) -> Path:
+        return self.data_dir / "work"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.data_dir / "archive"
+
+    @property
+    def error_dir(self) -> Path:
+        return self.data_dir / "error"
+
+    @property
+    def hold_dir(self) -> Path:
+        return self.data_dir / "hold" / "duplicates"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports" / "duplicates"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def db_path(self) -> Path:
+        return self.index_dir / "comic2pdf.sqlite3"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.index_dir / "metrics.json"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, with explicit overrides on top."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    return Settings(**given)
