@@ -1,0 +1,122 @@
+"""Which archive entries are pages, what kind of image each is, and their reading order.
+
+Everything here is decided by content or by the entry path, never by the file
+extension: comic archives are full of ``.jpg`` files that are PNGs and of scans
+with no extension at all.
+"""
+
+import re
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from PIL import Image
+
+from comic2pdf.errors import BadImage, ImageTooLarge
+
+# Operating systems drop these next to real files; they are never pages.
+_JUNK_NAMES = frozenset({"__macosx", "thumbs.db", "desktop.ini"})
+
+_DIGITS = re.compile(r"([0-9]+)")
+
+# Pillow format name -> magic bytes at given offsets (all must match).
+_SIGNATURES: tuple[tuple[str, tuple[tuple[int, bytes], ...]], ...] = (
+    ("JPEG", ((0, b"\xff\xd8\xff"),)),
+    ("PNG", ((0, b"\x89PNG\r\n\x1a\n"),)),
+    ("GIF", ((0, b"GIF87a"),)),
+    ("GIF", ((0, b"GIF89a"),)),
+    ("WEBP", ((0, b"RIFF"), (8, b"WEBP"))),
+    ("JPEG2000", ((0, b"\x00\x00\x00\x0cjP  \r\n\x87\n"),)),
+    ("JPEG2000", ((0, b"\xffO\xffQ"),)),
+    ("TIFF", ((0, b"II*\x00"),)),
+    ("TIFF", ((0, b"MM\x00*"),)),
+)
+
+# "BM" alone is too weak (a text file may start with it); a real BMP also has
+# one of these DIB header sizes at offset 14.
+_BMP_DIB_SIZES = frozenset({12, 40, 52, 56, 64, 108, 124})
+
+#: How many leading bytes :func:`sniff_format` needs.
+SNIFF_BYTES = 32
+
+_EXTENSIONS = {"JPEG": "jpg", "MPO": "jpg", "JPEG2000": "jp2", "TIFF": "tif"}
+
+
+def natural_key(parts: Sequence[str]) -> tuple:
+    """Sort key for an entry path: case-insensitive, numbers by value, folder by folder.
+
+    ``page 2`` sorts before ``page 10``, ``ch1/p9`` before ``ch1/p10`` and
+    everything in ``ch1/`` before ``ch2/``.
+    """
+    return tuple(_component_key(part) for part in parts)
+
+
+def _component_key(part: str) -> tuple:
+    # Every run becomes a 3-tuple so digits and text compare without TypeError;
+    # the raw digits break ties between "01" and "1".
+    runs = _DIGITS.split(part.casefold())
+    return tuple(
+        (0, int(run), run) if index % 2 else (1, 0, run) for index, run in enumerate(runs) if run
+    )
+
+
+def is_junk(parts: Sequence[str]) -> bool:
+    """True for OS clutter: ``__MACOSX/``, ``Thumbs.db``, ``desktop.ini``, hidden files."""
+    return any(part.startswith(".") or part.casefold() in _JUNK_NAMES for part in parts)
+
+
+def is_comicinfo(parts: Sequence[str]) -> bool:
+    """True for a ``ComicInfo.xml`` in any folder, whatever its case."""
+    return parts[-1].casefold() == "comicinfo.xml"
+
+
+def sniff_format(head: bytes) -> str | None:
+    """Return the Pillow format name the leading bytes announce, or None."""
+    for name, marks in _SIGNATURES:
+        if all(head[offset : offset + len(mark)] == mark for offset, mark in marks):
+            return name
+    if head[:2] == b"BM" and int.from_bytes(head[14:18], "little") in _BMP_DIB_SIZES:
+        return "BMP"
+    return None
+
+
+def extension_for(image_format: str) -> str:
+    """File extension (without dot) for a Pillow format name."""
+    return _EXTENSIONS.get(image_format, image_format.lower())
+
+
+def identify_page(path: Path, *, max_pixels: int, entry: str, archive: Path) -> str | None:
+    """Return the Pillow format of an extracted entry, or None if it is not an image.
+
+    Only the header is read, never the pixels. Raises ``BadImage`` when the magic
+    bytes promise an image Pillow cannot read, ``ImageTooLarge`` when the header
+    announces more than ``max_pixels`` pixels.
+    """
+    with path.open("rb") as file:
+        announced = sniff_format(file.read(SNIFF_BYTES))
+    if announced is None:
+        return None
+    image_format, width, height = _read_header(path, announced, entry=entry, archive=archive)
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"page {entry!r} is {width}x{height} pixels, over the limit of {max_pixels}",
+            path=archive,
+        )
+    return image_format
+
+
+def _read_header(path: Path, announced: str, *, entry: str, archive: Path) -> tuple[str, int, int]:
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns between its own limit and twice it; our limit is applied
+            # by the caller, and nothing global in Pillow is changed.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path, formats=[announced]) as image:
+                return image.format or announced, image.width, image.height
+    except Image.DecompressionBombError as e:
+        raise ImageTooLarge(f"page {entry!r} is too large: {e}", path=archive) from e
+    except (OSError, ValueError) as e:
+        raise BadImage(
+            f"page {entry!r} looks like {announced} but its header is unreadable: {e}",
+            path=archive,
+        ) from e
