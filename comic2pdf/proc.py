@@ -1,0 +1,122 @@
+"""The one place where comic2pdf starts external programs.
+
+Every child runs in its own session (so it leads a fresh process group), with
+a hard timeout. On timeout, on an error, or when the calling thread is
+interrupted (Prefect raises into a task thread when ``timeout_seconds``
+expires), the whole group is terminated: ocrmypdf's Tesseract and Ghostscript
+children go with it instead of burning CPU for hours.
+"""
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from comic2pdf.errors import StageTimeout
+
+log = logging.getLogger(__name__)
+
+#: Seconds between SIGTERM and SIGKILL when stopping a process group.
+KILL_GRACE_SECONDS = 3.0
+#: Lines of stderr kept for error messages.
+STDERR_TAIL_LINES = 40
+
+
+@dataclass(frozen=True)
+class Completed:
+    argv: list[str]
+    returncode: int
+    stderr_tail: str
+    seconds: float
+
+
+def run(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    timeout: float,
+    name: str | None = None,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    on_stdout_line: Callable[[str], None] | None = None,
+) -> Completed:
+    """Run *argv* to completion or kill its whole process group.
+
+    stderr goes line by line to the logger named after the tool
+    (``comic2pdf.tool.<name>``, *name* defaulting to the program's file
+    name); stdout lines go to *on_stdout_line* if given.
+    Raises StageTimeout after *timeout* seconds; never raises on a non-zero
+    exit code: callers map exit codes to errors with their own table.
+    """
+    args = [os.fspath(part) for part in argv]
+    name = name or Path(args[0]).name
+    tool_log = logging.getLogger(f"comic2pdf.tool.{name}")
+    log.info("running: %s", subprocess.list2cmdline(args))
+    started = time.monotonic()
+    proc = subprocess.Popen(  # noqa: S603 - argv list, no shell
+        args,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
+    tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+    readers = [
+        _pump(proc.stderr, lambda line: (tail.append(line), tool_log.info("%s", line))),
+        _pump(proc.stdout, on_stdout_line or (lambda line: tool_log.debug("%s", line))),
+    ]
+    try:
+        returncode = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(proc)
+        raise StageTimeout(
+            f"{name} did not finish within {timeout:g} s; its processes were killed"
+        ) from None
+    except BaseException:
+        # Interrupted from outside (Prefect task timeout, Ctrl-C, cancellation).
+        kill_group(proc)
+        raise
+    finally:
+        for reader in readers:
+            reader.join(timeout=5)
+    return Completed(args, returncode, "\n".join(tail), time.monotonic() - started)
+
+
+def kill_group(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM the child's process group, then SIGKILL whatever is left."""
+    pgid = proc.pid  # start_new_session: the child leads its own group
+    _signal_group(pgid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=KILL_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        log.warning("process group %s ignored SIGTERM; sending SIGKILL", pgid)
+    # Grandchildren may outlive the leader: always finish the group off.
+    _signal_group(pgid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=KILL_GRACE_SECONDS)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):  # the group is already gone
+        os.killpg(pgid, sig)
+
+
+def _pump(stream, handle: Callable[[str], None]) -> threading.Thread:
+    def read() -> None:
+        for line in stream:
+            handle(line.rstrip("\n"))
+        stream.close()
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,162 @@
+"""The ocrmypdf runner, on real tesseract/ocrmypdf, with faults injected by fake binaries."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import img2pdf
+import psutil
+import pytest
+
+from comic2pdf.errors import (
+    DiskError,
+    InvalidPdf,
+    MissingTool,
+    OcrFailed,
+    SettingsError,
+    StageTimeout,
+)
+from comic2pdf.ocr import (
+    OcrOptions,
+    count_pages_without_text,
+    error_for_exit,
+    ocrmypdf_args,
+    run_ocr,
+)
+from tests.fakes import alive, fake_tesseract, path_with
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+TYPEWRITER = FIXTURES / "pages" / "typewriter.png"
+
+
+def make_raw_pdf(folder: Path, images: list[Path]) -> Path:
+    raw = folder / "raw.pdf"
+    raw.write_bytes(
+        img2pdf.convert(
+            [str(i) for i in images], layout_fun=img2pdf.get_fixed_dpi_layout_fun((300, 300))
+        )
+    )
+    return raw
+
+
+def test_args_for_comics_by_default():
+    args = ocrmypdf_args(Path("raw.pdf"), Path("final.pdf"), Path("final.txt"), OcrOptions())
+    assert "--deskew" not in args and "--rotate-pages" not in args
+    assert args[args.index("--output-type") + 1] == "pdf"
+    assert args[args.index("--optimize") + 1] == "0"
+    assert args[args.index("--tesseract-downsample-above") + 1] == "1200"
+    assert args[-2:] == ["raw.pdf", "final.pdf"]
+    asked = ocrmypdf_args(
+        Path("r"),
+        Path("f"),
+        Path("s"),
+        OcrOptions(rotate_pages=True, deskew=True, languages=("eng", "fra")),
+    )
+    assert "--rotate-pages" in asked and "--deskew" in asked
+    assert asked[asked.index("--language") + 1] == "eng+fra"
+
+
+@pytest.mark.parametrize(
+    ("code", "tail", "error"),
+    [
+        (1, "bad", SettingsError),
+        (3, "tesseract not found", MissingTool),
+        (4, "", InvalidPdf),
+        (7, "child failed", OcrFailed),
+        (99, "", OcrFailed),
+        (7, "OSError: [Errno 28] No space left on device", DiskError),
+    ],
+)
+def test_exit_codes_map_to_errors(code, tail, error):
+    exc = error_for_exit(code, tail, path=Path("raw.pdf"))
+    assert type(exc) is error
+    assert f"exit {code}" in exc.message or error is DiskError
+
+
+def test_pages_without_text_from_sidecar(tmp_path):
+    sidecar = tmp_path / "s.txt"
+    sidecar.write_text("words\n\f\n\f[OCR skipped on page(s) 3]\fmore")
+    assert count_pages_without_text(sidecar, 4) == 2
+    assert count_pages_without_text(sidecar, 5) == 3  # a missing tail counts as empty
+    assert count_pages_without_text(tmp_path / "missing.txt", 2) == 2
+
+
+@pytest.mark.slow
+def test_real_ocr_finds_text_and_blank_page(tmp_path):
+    from PIL import Image
+
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (600, 900), "white").save(blank)
+    raw = make_raw_pdf(tmp_path, [TYPEWRITER, blank])
+    result = run_ocr(raw, tmp_path / "final.pdf", options=OcrOptions(jobs=2), pages=2, timeout=120)
+    assert result.pages_without_text == 1
+    text = subprocess.run(
+        ["pdftotext", str(result.pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "Linzensoep" in text
+
+
+@pytest.mark.slow
+def test_missing_language_fails_clearly(tmp_path):
+    raw = make_raw_pdf(tmp_path, [TYPEWRITER])
+    with pytest.raises((MissingTool, SettingsError)) as info:
+        run_ocr(
+            raw,
+            tmp_path / "final.pdf",
+            options=OcrOptions(languages=("xyz",)),
+            pages=1,
+            timeout=120,
+        )
+    assert not (tmp_path / "final.pdf").exists()
+    assert info.value.retryable is False
+
+
+@pytest.mark.slow
+def test_hung_tesseract_is_killed_with_its_group(tmp_path, monkeypatch):
+    pid_log = tmp_path / "pids"
+    monkeypatch.setenv(
+        "PATH", path_with(fake_tesseract(tmp_path / "bin", behaviour="hang", pid_log=pid_log))
+    )
+    raw = make_raw_pdf(tmp_path, [TYPEWRITER])
+    started = time.monotonic()
+    with pytest.raises(StageTimeout):
+        run_ocr(raw, tmp_path / "final.pdf", options=OcrOptions(), pages=1, timeout=8)
+    assert time.monotonic() - started < 20
+    pids = [int(p) for p in pid_log.read_text().split()]
+    assert pids, "the fake tesseract never ran"
+    assert alive(pids) == []
+    assert not (tmp_path / "final.pdf").exists()
+
+
+@pytest.mark.slow
+def test_ocr_children_die_with_a_killed_parent(tmp_path):
+    """kill -9 of the process that runs OCR: tesseract and ocrmypdf must not linger."""
+    pid_log = tmp_path / "pids"
+    env = {
+        **os.environ,
+        "PATH": path_with(fake_tesseract(tmp_path / "bin", behaviour="hang", pid_log=pid_log)),
+    }
+    raw = make_raw_pdf(tmp_path, [TYPEWRITER])
+    parent_code = textwrap.dedent(f"""
+        from pathlib import Path
+        from comic2pdf.ocr import OcrOptions, run_ocr
+        run_ocr(Path({str(raw)!r}), Path({str(tmp_path / "final.pdf")!r}),
+                options=OcrOptions(), pages=1, timeout=600)
+    """)
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], env=env)
+    deadline = time.monotonic() + 60
+    while not (pid_log.exists() and pid_log.read_text().strip()):
+        assert time.monotonic() < deadline, "OCR never reached tesseract"
+        time.sleep(0.2)
+    group = [p for p in psutil.Process(parent.pid).children(recursive=True)]
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    pids = [p.pid for p in group] + [int(p) for p in pid_log.read_text().split()]
+    deadline = time.monotonic() + 10
+    while alive(pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert alive(pids) == []
