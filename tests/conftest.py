@@ -1,0 +1,88 @@
+"""Shared fixtures. Keep each fixture small and documented; add new ones below."""
+
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+PUSHGATEWAY = Path("/usr/bin/prometheus-pushgateway")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (another process may still take it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_ready(url: str, process: subprocess.Popen, deadline: float) -> bool:
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def pushgateway(tmp_path_factory: pytest.TempPathFactory):
+    """URL of a real Pushgateway on 127.0.0.1, started once for the session.
+
+    Tests share it: use a distinct ``instance`` grouping label per test.
+    """
+    if not PUSHGATEWAY.exists():
+        pytest.fail(f"{PUSHGATEWAY} is not installed: run make setup")
+    folder = tmp_path_factory.mktemp("pushgateway")
+    for _ in range(3):  # the free port may be taken between probe and bind
+        url = f"http://127.0.0.1:{free_port()}"
+        with (folder / "pushgateway.log").open("ab") as log:
+            process = subprocess.Popen(
+                [
+                    str(PUSHGATEWAY),
+                    f"--web.listen-address={url.removeprefix('http://')}",
+                    f"--persistence.file={folder / 'persistence'}",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+        if _wait_ready(url, process, time.monotonic() + 10):
+            break
+        _stop(process)
+    else:
+        pytest.fail(f"the Pushgateway did not start; see {folder / 'pushgateway.log'}")
+    yield url
+    _stop(process)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """A real Prefect API (temporary database and server) for flow tests, once per session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh DATA_DIR for settings read from the environment, with quick retries."""
+    folder = tmp_path / "data"
+    monkeypatch.setenv("DATA_DIR", str(folder))
+    monkeypatch.setenv("RETRY_DELAY_SECONDS", "0")
+    monkeypatch.setenv("OCR_JOBS", "2")
+    return folder

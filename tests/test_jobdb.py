@@ -1,0 +1,369 @@
+"""The job database on real SQLite files, with real processes for concurrency and crashes."""
+
+import logging
+import multiprocessing
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from comic2pdf import jobdb
+from comic2pdf.errors import DatabaseBusy, DecisionError, SettingsError
+from comic2pdf.jobdb import MIGRATIONS, ClaimStatus, DuplicateAction, JobDB, Stage, State
+
+
+def claim(db: JobDB, key: str = "k1", **overrides):
+    fields = {
+        "input_name": f"{key}.cbz",
+        "input_path": f"/data/work/{key}/{key}.cbz",
+        "input_size": 1234,
+        "file_sha256": key.split("__")[0],
+        "profile_sha256": "p" * 64,
+        "profile_json": '{"languages":["eng"]}',
+    }
+    return db.claim_job(key, **{**fields, **overrides})
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    return tmp_path / "index" / "comic2pdf.sqlite3"
+
+
+@pytest.fixture
+def db(db_path):
+    with JobDB(db_path) as database:
+        yield database
+
+
+# --- schema ----------------------------------------------------------------------------
+
+
+def test_fresh_file_gets_the_schema_in_wal_mode(db, db_path):
+    assert db.get_job("nothing") is None  # first use opens and migrates
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert {"jobs", "counters", "observations", "duplicates"} <= tables
+    assert db.integrity_ok()
+
+
+def test_reopening_keeps_data_and_version(db_path):
+    with JobDB(db_path) as first:
+        claim(first)
+    with JobDB(db_path) as second:
+        assert second.get_job("k1").state is State.QUEUED
+        assert second.counter_values() == {"jobs_claimed": 1}
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+
+
+def test_a_newer_schema_is_refused(db, db_path):
+    db.get_job("x")
+    with sqlite3.connect(db_path) as conn:
+        conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    with pytest.raises(SettingsError, match="newer"), JobDB(db_path) as newer:
+        newer.get_job("x")
+
+
+def test_a_file_that_is_not_a_database_fails_the_integrity_check(tmp_path):
+    path = tmp_path / "broken.sqlite3"
+    path.write_bytes(b"this is not SQLite" * 100)
+    with JobDB(path) as broken:
+        assert not broken.integrity_ok()
+
+
+# --- jobs --------------------------------------------------------------------------------
+
+
+def test_claim_then_the_same_key_is_a_duplicate_until_it_fails(db):
+    first = claim(db)
+    assert first.status is ClaimStatus.CLAIMED and first.claimed
+    assert first.job.state is State.QUEUED and first.job.generation == 1
+
+    for step in (lambda: None, lambda: db.start_stage("k1", Stage.PREP)):
+        step()
+        again = claim(db, input_name="copy.cbz")
+        assert again.status is ClaimStatus.DUPLICATE
+        assert again.job.input_name == "k1.cbz"  # the existing job, untouched
+
+    db.fail_job("k1", stage=Stage.PREP, reason="corrupt", message="bad CRC")
+    retried = claim(db, input_name="retry.cbz")
+    assert retried.claimed
+    assert retried.job.generation == 2 and retried.job.attempts_prep == 0
+    assert retried.job.error_reason is None and retried.job.input_name == "retry.cbz"
+    counters = db.counter_values()
+    assert counters["jobs_claimed"] == 2 and counters["duplicates_detected"] == 2
+
+
+def test_a_done_job_is_a_duplicate(db):
+    claim(db)
+    db.finish_job("k1", output_path="/data/out/k1.pdf", pages=3, pages_without_text=0)
+    assert claim(db).status is ClaimStatus.DUPLICATE
+
+
+def test_attempts_and_retries_are_counted_per_stage(db):
+    claim(db, run_id="run-1")
+    assert db.start_stage("k1", "prep") == 1
+    assert db.start_stage("k1", "prep") == 2
+    assert db.start_stage("k1", "ocr", run_id="run-2") == 1
+    job = db.get_job("k1")
+    assert (job.state, job.stage, job.attempts_prep, job.attempts_ocr) == (
+        State.RUNNING,
+        Stage.OCR,
+        2,
+        1,
+    )
+    assert job.run_id == "run-2"
+    assert db.counter_values()["prep_retries"] == 1
+    assert "ocr_retries" not in db.counter_values()
+
+
+def test_finish_records_done_and_its_counters_once(db):
+    claim(db)
+    db.start_stage("k1", "finalize")
+    job = db.finish_job(
+        "k1",
+        output_path="/data/out/k1.pdf",
+        pages=24,
+        pages_without_text=2,
+        input_path="/data/archive/k1.cbz",
+    )
+    assert job.state is State.DONE and job.stage is None and job.finished_at is not None
+    assert str(job.output_path) == "/data/out/k1.pdf"
+    assert str(job.input_path) == "/data/archive/k1.cbz"
+    again = db.finish_job("k1", output_path="/elsewhere.pdf", pages=24, pages_without_text=2)
+    assert str(again.output_path) == "/data/out/k1.pdf"
+    counters = db.counter_values()
+    assert (counters["jobs_done"], counters["pages_processed"], counters["pages_without_text"]) == (
+        1,
+        24,
+        2,
+    )
+    histograms = db.metric_data().histograms
+    assert histograms["pages_per_comic"]["{}"] == ({"30.0": 1}, 1, 24.0)
+    assert histograms["job_duration_seconds"]['{"outcome":"done"}'][1] == 1
+
+
+def test_fail_records_reason_and_stage_labels(db):
+    claim(db, "a")
+    claim(db, "b")
+    db.fail_job("a", stage="ocr", reason="timeout", message="killed after 3600 s")
+    db.fail_job("b", stage="prep", reason="something new", message="?")
+    job = db.get_job("a")
+    assert (job.state, job.stage, job.error_reason) == (State.FAILED, Stage.OCR, "timeout")
+    counters = db.metric_data().counters["jobs_failed"]
+    assert counters == {
+        '{"reason":"timeout","stage":"ocr"}': 1,
+        '{"reason":"other","stage":"prep"}': 1,
+    }
+
+
+def test_an_exception_inside_the_transaction_changes_neither_state_nor_counters(db, monkeypatch):
+    claim(db)
+    db.start_stage("k1", "finalize")
+    before = db.counter_values()
+    real_count = jobdb._count
+
+    def count_then_break(conn, name, *args, **kwargs):
+        real_count(conn, name, *args, **kwargs)
+        if name == "pages_processed":
+            raise RuntimeError("simulated crash")
+
+    monkeypatch.setattr(jobdb, "_count", count_then_break)
+    with pytest.raises(RuntimeError, match="simulated"):
+        db.finish_job("k1", output_path="/o.pdf", pages=5, pages_without_text=0)
+    monkeypatch.undo()
+    assert db.get_job("k1").state is State.RUNNING
+    assert db.counter_values() == before
+    db.record_event("disk_error")  # the connection is still usable
+    assert db.counter_values()["disk_error"] == 1
+
+
+def test_a_process_killed_inside_the_transaction_changes_nothing(db, db_path):
+    claim(db)
+    db.start_stage("k1", "finalize")
+    before = db.counter_values()
+    script = textwrap.dedent("""
+        import os, sys
+        from comic2pdf import jobdb
+        real_count = jobdb._count
+        def count_then_die(conn, name, *args, **kwargs):
+            real_count(conn, name, *args, **kwargs)
+            if name == "pages_processed":
+                os._exit(7)  # no rollback, no cleanup: like a kill -9
+        jobdb._count = count_then_die
+        jobdb.JobDB(sys.argv[1]).finish_job("k1", output_path="/o.pdf", pages=5,
+                                            pages_without_text=0)
+    """)
+    result = subprocess.run([sys.executable, "-c", script, str(db_path)], timeout=30)
+    assert result.returncode == 7
+    with JobDB(db_path) as fresh:
+        assert fresh.get_job("k1").state is State.RUNNING
+        assert fresh.counter_values() == before
+        assert fresh.integrity_ok()
+
+
+def test_in_flight_requeue_and_force_reprocess(db):
+    claim(db, "queued")
+    claim(db, "running")
+    db.start_stage("running", "ocr")
+    claim(db, "done")
+    db.finish_job("done", output_path="/o.pdf", pages=1, pages_without_text=0)
+    assert {job.job_key for job in db.jobs_in_flight()} == {"queued", "running"}
+    assert [job.job_key for job in db.list_jobs([State.DONE])] == ["done"]
+    assert len(db.list_jobs()) == 3
+
+    assert db.requeue("running")
+    assert db.get_job("running").state is State.QUEUED
+    assert db.get_job("running").attempts_ocr == 1  # history kept for recovery
+    assert not db.requeue("done")
+
+    with pytest.raises(DecisionError, match="still"):
+        db.force_reprocess("queued", input_name="x.cbz", input_path="/x.cbz")
+    again = db.force_reprocess("done", input_name="held.cbz", input_path="/data/work/held.cbz")
+    assert (again.state, again.generation, again.output_path) == (State.QUEUED, 2, None)
+    assert again.input_name == "held.cbz"
+    assert db.counter_values()["jobs_requeued"] == 1
+
+
+def test_unknown_job_and_wrong_state_are_loud(db):
+    with pytest.raises(KeyError):
+        db.start_stage("missing", "prep")
+    claim(db)
+    db.fail_job("k1", stage="prep", reason="corrupt", message="x")
+    with pytest.raises(ValueError, match="FAILED"):
+        db.start_stage("k1", "ocr")
+
+
+# --- duplicates ----------------------------------------------------------------------------
+
+
+def test_duplicate_decision_is_applied_once(db):
+    held = "/data/hold/duplicates/k1/20250101T000000Z__copy.cbz"
+    first = db.add_duplicate("k1", held_path=held, incoming_name="copy.cbz")
+    assert db.add_duplicate("k1", held_path=held, incoming_name="copy.cbz").id == first.id
+    other = db.add_duplicate("k2", held_path="/h/other.cbz", incoming_name="other.cbz")
+    assert [d.id for d in db.list_duplicates()] == [first.id, other.id]
+    assert [d.id for d in db.list_duplicates(job_key="k2")] == [other.id]
+
+    with pytest.raises(DecisionError, match="no decision"):
+        db.mark_duplicate_applied(held)
+    with pytest.raises(DecisionError, match="unknown action"):
+        db.decide_duplicate(held, "KEEP_BOTH")
+    db.decide_duplicate(held, "DISCARD")
+    decided = db.decide_duplicate(first.id, DuplicateAction.USE_EXISTING_RESULT)  # changed mind
+    assert decided.decision is DuplicateAction.USE_EXISTING_RESULT
+
+    db.record_duplicate_error(held, "existing PDF missing")
+    assert db.list_duplicates()[0].error == "existing PDF missing"
+    assert db.mark_duplicate_applied(held) is True
+    assert db.mark_duplicate_applied(first.id) is False
+    with pytest.raises(DecisionError, match="already applied"):
+        db.decide_duplicate(held, "DISCARD")
+    assert [d.id for d in db.list_duplicates()] == [other.id]
+    assert len(db.list_duplicates(pending_only=False)) == 2
+    assert db.metric_data().counters["duplicates_resolved"] == {
+        '{"action":"USE_EXISTING_RESULT"}': 1
+    }
+    with pytest.raises(DecisionError, match="no held duplicate"):
+        db.decide_duplicate(999, "DISCARD")
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+def test_unknown_event_is_ignored_with_a_warning(db, caplog):
+    with caplog.at_level(logging.WARNING, logger="comic2pdf"):
+        db.record_event("no_such_event")
+        db.observe("no_such_histogram", 3.0)
+        db.observe("jobs_done", 3.0)  # a counter is not a histogram
+        db.record_event("disk_error", value=-1)
+    assert db.counter_values() == {}
+    assert db.metric_data().histograms == {}
+    assert "no_such_event" in caplog.text and "no_such_histogram" in caplog.text
+
+
+def test_unknown_label_values_become_other(db, caplog):
+    with caplog.at_level(logging.WARNING, logger="comic2pdf"):
+        db.record_event("jobs_timed_out", labels={"stage": "/data/in/secret name.cbz"})
+        db.record_event("jobs_timed_out", labels={"stage": "ocr", "job_key": "abc"})
+        db.record_event("jobs_timed_out")
+    assert db.metric_data().counters["jobs_timed_out"] == {
+        '{"stage":"other"}': 2,
+        '{"stage":"ocr"}': 1,
+    }
+    assert "secret name" in caplog.text  # reported in the log, never in a label
+
+
+def test_observations_are_stored_per_bucket(db):
+    for seconds in (0.5, 3, 4, 99999):
+        db.observe("stage_duration_seconds", seconds, labels={"stage": "ocr"})
+    db.observe("stage_duration_seconds", float("nan"), labels={"stage": "ocr"})
+    buckets, count, total = db.metric_data().histograms["stage_duration_seconds"]['{"stage":"ocr"}']
+    assert buckets == {"1.0": 1, "5.0": 2, "+Inf": 1}
+    assert (count, total) == (4, 100006.5)
+
+
+def test_a_locked_database_raises_database_busy(db, db_path):
+    db.get_job("x")
+    with JobDB(db_path, busy_timeout=0.2) as impatient:
+        impatient.get_job("x")
+        blocker = sqlite3.connect(db_path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            started = time.monotonic()
+            with pytest.raises(DatabaseBusy) as caught:
+                impatient.record_event("disk_error")
+            assert time.monotonic() - started < 3
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert caught.value.retryable and caught.value.reason == "database_busy"
+        impatient.record_event("disk_error")  # works again once the lock is gone
+    assert db.counter_values()["disk_error"] == 1
+
+
+# --- concurrency: real processes -------------------------------------------------------------
+
+WORKERS = 4
+EVENTS_PER_WORKER = 200
+KEYS = [f"{n:02d}__profile" for n in range(20)]
+
+
+def _hammer(db_path, worker, barrier, results) -> None:
+    """One process: 200 events interleaved with claims of every key, in its own order."""
+    order = KEYS[worker * 5 :] + KEYS[: worker * 5]
+    claimed = []
+    barrier.wait()
+    with JobDB(db_path) as db:
+        for n in range(EVENTS_PER_WORKER):
+            db.record_event("disk_error")
+            if n < len(order) and claim(db, order[n]).claimed:
+                claimed.append(order[n])
+    results.put(claimed)
+
+
+def test_concurrent_processes_lose_no_increment_and_claim_each_key_once(db_path):
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(WORKERS)
+    results = context.Queue()
+    workers = [
+        context.Process(target=_hammer, args=(db_path, n, barrier, results)) for n in range(WORKERS)
+    ]
+    for process in workers:
+        process.start()
+    claimed = [results.get(timeout=60) for _ in workers]
+    for process in workers:
+        process.join(timeout=30)
+        assert process.exitcode == 0
+    all_claims = sorted(key for keys in claimed for key in keys)
+    assert all_claims == sorted(KEYS)  # every key claimed, none twice
+    with JobDB(db_path) as db:
+        counters = db.counter_values()
+    assert counters["disk_error"] == WORKERS * EVENTS_PER_WORKER
+    assert counters["jobs_claimed"] == len(KEYS)
+    assert counters["duplicates_detected"] == (WORKERS - 1) * len(KEYS)
