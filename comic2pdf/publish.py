@@ -1,0 +1,102 @@
+"""Moving files between folders: atomic, never overwriting, never losing one."""
+
+import errno
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+MAX_NAME_TRIES = 10000
+
+
+def candidate_names(name: str):
+    """``name``, then ``stem (2).ext``, ``stem (3).ext``…"""
+    stem, suffix = Path(name).stem, Path(name).suffix
+    yield name
+    for n in range(2, MAX_NAME_TRIES):
+        yield f"{stem} ({n}){suffix}"
+
+
+def place_file(
+    src: Path,
+    dest_dir: Path,
+    name: str | None = None,
+    *,
+    replace_if: Callable[[Path], bool] | None = None,
+) -> Path:
+    """Move *src* into *dest_dir* under *name* or the first free ``name (N)``.
+
+    The file appears under its final name in one step (a hidden temporary copy
+    in *dest_dir* is hard-linked into place), so a reader of *dest_dir* never
+    sees half a file and two movers never take the same name. A taken name for
+    which *replace_if* answers True is replaced atomically instead (the same job
+    published again). On failure *src* is left where it was.
+    """
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    staged = _stage(src, dest_dir)
+    try:
+        target = _link_first_free(staged, dest_dir, name or src.name, replace_if)
+    except BaseException:
+        if staged.exists() and not src.exists():
+            staged.rename(src)  # put the input back where it was
+        staged.unlink(missing_ok=True)
+        raise
+    staged.unlink(missing_ok=True)
+    src.unlink(missing_ok=True)  # only still there after a copy across file systems
+    return target
+
+
+def _link_first_free(
+    staged: Path, dest_dir: Path, name: str, replace_if: Callable[[Path], bool] | None
+) -> Path:
+    for candidate in candidate_names(name):
+        target = dest_dir / candidate
+        if _link_if_free(staged, target):
+            return target
+        if replace_if is not None and replace_if(target):
+            staged.replace(target)
+            return target
+    raise FileExistsError(f"no free name for {name} in {dest_dir}")
+
+
+def _stage(src: Path, dest_dir: Path) -> Path:
+    """Bring *src* into *dest_dir* under a hidden unique name (rename, or copy across disks)."""
+    staged = dest_dir / f".{uuid.uuid4().hex}.partial"
+    try:
+        src.rename(staged)
+    except OSError as e:
+        if e.errno != errno.EXDEV:
+            raise
+        shutil.copyfile(src, staged)  # other file system: copy, then the caller removes src
+    return staged
+
+
+def _link_if_free(staged: Path, target: Path) -> bool:
+    try:
+        os.link(staged, target)
+    except FileExistsError:
+        return False
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+        # No hard links on this file system (some network shares): rename
+        # after a check. Only one comic2pdf process names a given job, so the
+        # gap between check and rename is not contended in practice.
+        if target.exists():
+            return False
+        staged.rename(target)
+    return True
+
+
+def remove_tree(path: Path) -> None:
+    """Delete a scratch folder; a failure is logged, not raised (the janitor retries)."""
+    try:
+        shutil.rmtree(path)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        log.warning("could not delete %s: %s", path, e)

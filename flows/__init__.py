@@ -1,0 +1,1 @@
+"""Prefect flows of comic2pdf."""

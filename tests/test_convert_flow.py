@@ -1,0 +1,96 @@
+"""The convert-comic flow end to end on a real Prefect API, real ocrmypdf and Tesseract."""
+
+import subprocess
+from pathlib import Path
+
+import pikepdf
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.sorting import TaskRunSort
+
+from comic2pdf.errors import EncryptedArchive, NotAnArchive, StageTimeout
+from comic2pdf.samples import make_comic
+from flows.convert import convert_comic
+from tests.fakes import alive, fake_tesseract, path_with
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+
+
+def pdf_text(path: Path) -> str:
+    return subprocess.run(
+        ["pdftotext", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def task_run_counts(flow_run_id) -> dict[str, int]:
+    """How many times each task of a flow run ran (retries included)."""
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+            sort=TaskRunSort.EXPECTED_START_TIME_ASC,
+            limit=100,
+        )
+    return {run.name.rsplit("-", 1)[0]: run.run_count for run in runs}
+
+
+def test_converts_a_comic_into_a_searchable_pdf(data_dir, tmp_path):
+    comic = make_comic(tmp_path / "Space Cats 01.cbz", title="Space Cats", pages=3, seed=7)
+    result = convert_comic(path=str(comic.path))
+    assert result.output == data_dir / "out" / "Space Cats 01.pdf"
+    assert result.pages == 3
+    text = pdf_text(result.output).lower()
+    found = [word for word in comic.words if word.lower() in text]
+    assert len(found) >= 0.6 * len(comic.words), (comic.words, text)
+    with pikepdf.open(result.output) as pdf:
+        assert len(pdf.pages) == 3
+        assert str(pdf.docinfo.get("/Title")) == "Space Cats"
+    assert not (data_dir / "work" / result.job_key).exists()  # KEEP_WORK_DIR_DAYS=0
+    assert comic.path.exists()  # one-shot convert leaves the input where it was
+
+
+def test_second_conversion_of_other_content_gets_a_new_name(data_dir, tmp_path):
+    first = make_comic(tmp_path / "a" / "Same.cbz", title="One", pages=1, seed=1)
+    second = make_comic(tmp_path / "b" / "Same.cbz", title="Two", pages=1, seed=2)
+    out = tmp_path / "pdfs"
+    assert convert_comic(path=str(first.path), out_dir=str(out)).output == out / "Same.pdf"
+    assert convert_comic(path=str(second.path), out_dir=str(out)).output == out / "Same (2).pdf"
+
+
+def test_converting_the_same_comic_again_replaces_its_pdf(data_dir, tmp_path):
+    comic = make_comic(tmp_path / "Again.cbz", title="Again", pages=1, seed=4)
+    first = convert_comic(path=str(comic.path))
+    second = convert_comic(path=str(comic.path))
+    assert first.output == second.output == data_dir / "out" / "Again.pdf"
+    assert [p.name for p in (data_dir / "out").iterdir()] == ["Again.pdf"]
+
+
+def test_broken_input_fails_at_once_without_retries(data_dir, tmp_path):
+    state = convert_comic(path=str(FIXTURES / "archives" / "zip-encrypted.zip"), return_state=True)
+    assert state.is_failed()
+    with pytest.raises(EncryptedArchive):
+        state.result()
+    assert task_run_counts(state.state_details.flow_run_id)["prep"] == 1
+    text = tmp_path / "notes.cbz"
+    text.write_text("not an archive at all")
+    with pytest.raises(NotAnArchive):
+        convert_comic(path=str(text))
+
+
+def test_hung_tesseract_times_out_retries_then_fails(data_dir, tmp_path, monkeypatch):
+    pid_log = tmp_path / "pids"
+    monkeypatch.setenv(
+        "PATH", path_with(fake_tesseract(tmp_path / "bin", behaviour="hang", pid_log=pid_log))
+    )
+    monkeypatch.setenv("OCR_TIMEOUT_SECONDS", "6")
+    monkeypatch.setenv("MAX_ATTEMPTS_OCR", "2")
+    comic = make_comic(tmp_path / "Hang.cbz", title="Hang", pages=1, seed=3)
+    state = convert_comic(path=str(comic.path), return_state=True)
+    with pytest.raises(StageTimeout):
+        state.result()
+    assert task_run_counts(state.state_details.flow_run_id)["ocr"] == 2
+    pids = [int(pid) for pid in pid_log.read_text().split()]
+    assert len(pids) == 2  # one hung tesseract per attempt, each killed
+    assert alive(pids) == []
+    assert not list(data_dir.glob("out/*.pdf"))
