@@ -1,0 +1,30 @@
+# comic2pdf — the commands a user types. `make demo` and `make test` install
+# everything they need first (system packages via apt-get, then .venv).
+PY := .venv/bin/python
+DATA_DIR ?= data
+
+.PHONY: setup demo samples test lint bench clean
+
+setup:
+	scripts/setup.sh
+
+samples: setup
+	$(PY) -m comic2pdf.samples examples
+
+demo: samples
+	DATA_DIR=$(DATA_DIR) .venv/bin/comic2pdf convert examples/*.cb? --out $(DATA_DIR)/out
+	@echo "searchable PDFs are in $(DATA_DIR)/out/"
+
+test: setup
+	$(PY) -m ruff check comic2pdf tasks flows deployments tests bench
+	$(PY) -m pytest
+
+lint: setup
+	$(PY) -m ruff check comic2pdf tasks flows deployments tests bench
+	$(PY) -m ruff format --check comic2pdf tasks flows deployments
+
+bench: setup
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(DATA_DIR) examples/*.cb? .pytest_cache
