@@ -15,9 +15,7 @@ This module does not import Prefect: the ``push-metrics`` flow calls it.
 import http.client
 import json
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +37,7 @@ from prometheus_client.exposition import default_handler, push_to_gateway
 from prometheus_client.utils import floatToGoString
 
 from comic2pdf.errors import REASONS, PushFailed
+from comic2pdf.publish import write_atomically
 
 if TYPE_CHECKING:
     from comic2pdf.jobdb import JobDB, MetricData
@@ -330,28 +329,6 @@ def write_snapshot(db: "JobDB", path: Path) -> dict[str, int | str]:
     text = json.dumps(document, indent=2, sort_keys=True) + "\n"
     write_atomically(Path(path), text.encode())
     return document
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so readers see the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The temporary file must be in the same folder: os.replace is atomic only
-    # within one file system.
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    temp = Path(temp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        temp.chmod(0o644)
-        temp.replace(path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-
-
-# --- Prometheus ---------------------------------------------------------------------------
 
 
 class _Families:
