@@ -6,21 +6,30 @@ traceback.
 """
 
 import argparse
+import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from comic2pdf import __version__, tools
+from comic2pdf.cli_duplicates import add_duplicates_command
+from comic2pdf.cli_metrics import add_metrics_command
 from comic2pdf.errors import ComicError, InputMissing
+from comic2pdf.inbox import ensure_layout
+from comic2pdf.jobdb import JobDB
 from comic2pdf.settings import load_settings
+
+#: `scan --once` gives up waiting for files that never become stable after this many passes.
+MAX_ONCE_PASSES = 1000
 
 log = logging.getLogger("comic2pdf")
 
 
-def _prefect_defaults() -> None:
+def prefect_defaults() -> None:
     # Show our domain loggers (and ocrmypdf's) in Prefect's run logs and UI.
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "comic2pdf,ocrmypdf")
 
@@ -28,7 +37,7 @@ def _prefect_defaults() -> None:
 def cmd_convert(args: argparse.Namespace) -> int:
     settings = load_settings(ocr_lang=args.lang)  # bad settings fail here, before any file
     tools.check_languages(settings.languages)
-    _prefect_defaults()
+    prefect_defaults()
     from flows.convert import convert_comic  # Prefect is slow to import: only when needed
 
     failures = 0
@@ -58,6 +67,53 @@ def _describe(error: ValidationError) -> str:
     )
 
 
+def cmd_scan(args: argparse.Namespace) -> int:
+    settings = load_settings(data_dir=args.data_dir)
+    ensure_layout(settings)
+    tools.check_languages(settings.languages)
+    prefect_defaults()
+    os.environ["DATA_DIR"] = str(settings.data_dir)  # the flows read their settings again
+    from flows.scan import scan_inbox
+
+    for _ in range(MAX_ONCE_PASSES if args.once else sys.maxsize):
+        report = scan_inbox()
+        print(f"scan: started {report.started} {report.outcomes}, {report.waiting} waiting")
+        if args.once and report.started == 0 and report.waiting == 0:
+            return 0
+        if args.once and report.started:
+            continue  # more may be claimable right away
+        time.sleep(min(settings.stable_seconds, 1) if args.once else settings.scan_interval_seconds)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    settings = load_settings(data_dir=args.data_dir)
+    ensure_layout(settings)
+    with JobDB(settings.db_path) as db:
+        jobs = db.list_jobs()
+    rows = [
+        {
+            "jobKey": job.job_key,
+            "input": job.input_name,
+            "state": str(job.state),
+            "stage": str(job.stage) if job.stage else None,
+            "attempts": {"prep": job.attempts_prep, "ocr": job.attempts_ocr},
+            "output": str(job.output_path) if job.output_path else None,
+            "reason": job.error_reason,
+            "updatedAt": job.updated_at.isoformat(),
+        }
+        for job in jobs
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        detail = row["output"] or row["reason"] or row["stage"] or ""
+        print(f"{row['state']:<8} {row['input']}  {detail}")
+    print(f"{len(rows)} jobs")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="comic2pdf", description="Comic archives in, searchable PDFs out."
@@ -69,6 +125,21 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--out", type=Path, help="output folder (default: DATA_DIR/out)")
     convert.add_argument("--lang", help="Tesseract languages, e.g. eng+fra (default: OCR_LANG)")
     convert.set_defaults(handler=cmd_convert)
+
+    scan = commands.add_parser("scan", help="watch DATA_DIR/in and convert what arrives")
+    scan.add_argument("--data-dir", type=Path, help="default: DATA_DIR")
+    scan.add_argument(
+        "--once", action="store_true", help="process everything now in in/, then exit"
+    )
+    scan.set_defaults(handler=cmd_scan)
+
+    status = commands.add_parser("status", help="jobs, their states, attempts and outputs")
+    status.add_argument("--data-dir", type=Path, help="default: DATA_DIR")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(handler=cmd_status)
+
+    add_duplicates_command(commands)
+    add_metrics_command(commands)
     return parser
 
 

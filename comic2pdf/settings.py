@@ -131,6 +131,11 @@ class Settings(BaseSettings):
         return self.data_dir / "work"
 
     @property
+    def incoming_dir(self) -> Path:
+        """Claim folders: ``work/incoming/<claim id>/<input name>``."""
+        return self.work_dir / "incoming"
+
+    @property
     def archive_dir(self) -> Path:
         return self.data_dir / "archive"
 

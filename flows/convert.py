@@ -1,5 +1,10 @@
 """Flow ``convert-comic``: one archive in, one searchable PDF out.
 
+A path outside DATA_DIR is converted one-shot: the input stays where it is and
+no job is recorded. A path inside DATA_DIR (``in/``, ``hold/`` or a claim
+folder) is an inbox job: it is claimed, recorded in the job database, and the
+input ends in ``archive/``, ``error/`` or ``hold/``.
+
 No ``from __future__ import annotations`` here: it breaks pydantic flow
 parameters on Prefect >= 3.5 (PrefectHQ/prefect#19447).
 """
@@ -13,19 +18,33 @@ from pydantic import BaseModel
 
 from comic2pdf import jobkey, tools
 from comic2pdf.checks import check_input
-from comic2pdf.errors import ComicError
+from comic2pdf.duplicates import hold_duplicate
+from comic2pdf.errors import ComicError, reason_of
+from comic2pdf.inbox import (
+    EVENTS_BY_REASON,
+    Claim,
+    claim_file,
+    ensure_layout,
+    is_inside,
+    move_to_archive,
+    move_to_error,
+    take_over,
+)
+from comic2pdf.jobdb import JobDB, State
 from comic2pdf.publish import remove_tree
 from comic2pdf.settings import Settings, load_settings
-from tasks.stages import finalize, ocr, ocr_options, prep
+from tasks.limits import ensure_concurrency_limits
+from tasks.stages import Prepared, Recognised, finalize, ocr, ocr_options, prep
 
 
 class ConvertResult(BaseModel):
     input: Path
-    output: Path
-    job_key: str
-    pages: int
-    pages_without_text: int
-    seconds: float
+    outcome: str  # done | duplicate | skipped
+    output: Path | None = None
+    job_key: str | None = None
+    pages: int = 0
+    pages_without_text: int = 0
+    seconds: float = 0.0
 
 
 def run_name() -> str:
@@ -39,9 +58,8 @@ def job_profile(settings: Settings) -> dict[str, object]:
     )
 
 
-def convert_file(archive: Path, out_dir: Path, settings: Settings) -> ConvertResult:
-    """prep → ocr → finalize with the retries and time limits of *settings*."""
-    started = time.monotonic()
+def checked_job_key(archive: Path, settings: Settings) -> tuple[str, dict[str, object]]:
+    """Refuse what cannot be converted, then compute the job key."""
     check_input(
         archive,
         max_size_mb=settings.max_input_size_mb,
@@ -49,7 +67,16 @@ def convert_file(archive: Path, out_dir: Path, settings: Settings) -> ConvertRes
         work_dir=settings.work_dir,
     )
     tools.check_languages(settings.languages)
-    key = jobkey.job_key(jobkey.file_sha256(archive), jobkey.profile_sha256(job_profile(settings)))
+    profile = job_profile(settings)
+    digest = jobkey.job_key(jobkey.file_sha256(archive), jobkey.profile_sha256(profile))
+    return digest, profile
+
+
+def run_stages(
+    archive: Path, out_dir: Path, key: str, identity: str, settings: Settings, *, record: bool
+) -> tuple[Path, Prepared, Recognised]:
+    """prep → ocr → finalize with the retries and time limits of *settings*."""
+    job_key = key if record else None
     work = settings.work_dir / key
     work.mkdir(parents=True, exist_ok=True)
     try:
@@ -57,20 +84,30 @@ def convert_file(archive: Path, out_dir: Path, settings: Settings) -> ConvertRes
             retries=settings.max_attempts_prep - 1,
             retry_delay_seconds=settings.retry_delay_seconds,
             timeout_seconds=settings.prep_timeout_seconds,
-        )(archive, work, key, settings)
+        )(archive, work, identity, settings, job_key)
         recognised = ocr.with_options(
             retries=settings.max_attempts_ocr - 1,
             retry_delay_seconds=settings.retry_delay_seconds,
             # Our own subprocess timeout fires first and kills the process
             # group; Prefect's is the backstop.
             timeout_seconds=settings.ocr_timeout_seconds + 30,
-        )(prepared, settings)
-        output = finalize(recognised, prepared.pages, out_dir, f"{archive.stem}.pdf", key, settings)
+        )(prepared, settings, job_key)
+        output = finalize(
+            recognised, prepared.pages, out_dir, f"{archive.stem}.pdf", identity, settings, job_key
+        )
     finally:
         if settings.keep_work_dir_days == 0:
             remove_tree(work)
+    return output, prepared, recognised
+
+
+def convert_one_shot(archive: Path, out_dir: Path, settings: Settings) -> ConvertResult:
+    started = time.monotonic()
+    key, _ = checked_job_key(archive, settings)
+    output, prepared, recognised = run_stages(archive, out_dir, key, key, settings, record=False)
     return ConvertResult(
         input=archive,
+        outcome="done",
         output=output,
         job_key=key,
         pages=prepared.pages,
@@ -79,19 +116,147 @@ def convert_file(archive: Path, out_dir: Path, settings: Settings) -> ConvertRes
     )
 
 
-@flow(name="convert-comic", flow_run_name=run_name, log_prints=True)
-def convert_comic(path: str, out_dir: str | None = None, lang: str | None = None) -> ConvertResult:
-    """Convert the comic archive at *path* into a searchable PDF in *out_dir* (default out/)."""
-    settings = load_settings(ocr_lang=lang)
-    archive = Path(path)
-    target = Path(out_dir) if out_dir else settings.out_dir
+def refuse(claim: Claim, settings: Settings, error: ComicError) -> None:
+    """An input refused before it became a job: to error/, counted by reason."""
+    with JobDB(settings.db_path) as db:
+        if event := EVENTS_BY_REASON.get(error.reason):
+            db.record_event(event)
+    move_to_error(
+        claim, settings, reason=error.reason, message=error.message, stage="check",
+        attempts=0, job_key=None,
+    )  # fmt: skip
+
+
+def start_job(
+    claim: Claim, key: str, profile: dict[str, object], settings: Settings, *, force: bool
+) -> tuple[str, int] | None:
+    """Record the job; return (state, generation) to convert, or None for a held duplicate."""
+    with JobDB(settings.db_path) as db:
+        job = db.get_job(key)
+        if job is not None and job.input_path == claim.path:  # our own interrupted run
+            if job.state is State.DONE:
+                return State.DONE, job.generation
+            if job.in_flight:
+                db.requeue(key)
+                return State.QUEUED, job.generation
+        if force and job is not None and not job.in_flight:  # a held duplicate, decided
+            job = db.force_reprocess(key, input_name=claim.path.name, input_path=claim.path)
+            return State.QUEUED, job.generation
+        result = db.claim_job(
+            key,
+            input_name=claim.path.name,
+            input_path=claim.path,
+            input_size=claim.path.stat().st_size,
+            file_sha256=key.split("__")[0],
+            profile_sha256=key.split("__")[1],
+            profile_json=jobkey.canonical_json(profile),
+        )
+        if result.claimed:
+            return State.QUEUED, result.job.generation
+        hold_duplicate(
+            claim.path, job_key=key, existing=result.job, profile=profile, settings=settings, db=db
+        )
+        return None
+
+
+def fail(claim: Claim, key: str, settings: Settings, error: BaseException) -> None:
+    """Record the failure and move the input to error/ with its .error.json."""
+    reason = reason_of(error)
+    message = error.message if isinstance(error, ComicError) else f"{type(error).__name__}: {error}"
+    with JobDB(settings.db_path) as db:
+        job = db.get_job(key)
+        stage = str(job.stage or "prep") if job else "prep"
+        if event := EVENTS_BY_REASON.get(reason):
+            db.record_event(event, labels={"stage": stage})
+        db.fail_job(key, stage=stage, reason=reason, message=message)
+        attempts = job.attempts(stage) if job else 0
+    placed = move_to_error(
+        claim, settings, reason=reason, message=message, stage=stage, attempts=attempts,
+        job_key=key,
+    )  # fmt: skip
+    with JobDB(settings.db_path) as db:
+        db.set_input_path(key, placed)
+
+
+def finish(claim: Claim, key: str, settings: Settings, **done: object) -> Path:
+    with JobDB(settings.db_path) as db:
+        db.finish_job(key, input_path=claim.path, **done)  # type: ignore[arg-type]
+    archived = move_to_archive(claim, settings)
+    with JobDB(settings.db_path) as db:
+        db.set_input_path(key, archived)
+    return archived
+
+
+def convert_claimed(claim: Claim, settings: Settings, *, force: bool) -> ConvertResult:
+    """An inbox job: check, dedupe, convert, and put the input where it belongs."""
+    started = time.monotonic()
     try:
-        result = convert_file(archive, target, settings)
+        key, profile = checked_job_key(claim.path, settings)
+    except ComicError as e:
+        refuse(claim, settings, e)
+        raise
+    started_job = start_job(claim, key, profile, settings, force=force)
+    if started_job is None:
+        return ConvertResult(input=claim.path, outcome="duplicate", job_key=key)
+    state, generation = started_job
+    if state is State.DONE:  # crashed after recording DONE: only the move was left
+        finish(claim, key, settings)
+        return ConvertResult(input=claim.path, outcome="done", job_key=key)
+    identity = key if generation <= 1 else f"{key}/g{generation}"
+    try:
+        output, prepared, recognised = run_stages(
+            claim.path, settings.out_dir, key, identity, settings, record=True
+        )
+    except Exception as e:
+        fail(claim, key, settings, e)
+        raise
+    finish(
+        claim, key, settings, output_path=output, pages=prepared.pages,
+        pages_without_text=recognised.pages_without_text,
+    )  # fmt: skip
+    return ConvertResult(
+        input=claim.path, outcome="done", output=output, job_key=key, pages=prepared.pages,
+        pages_without_text=recognised.pages_without_text, seconds=time.monotonic() - started,
+    )  # fmt: skip
+
+
+def convert_inbox_file(path: Path, settings: Settings, *, force: bool) -> ConvertResult:
+    ensure_layout(settings)
+    claim = (
+        take_over(path) if is_inside(path, settings.incoming_dir) else claim_file(path, settings)
+    )
+    if claim is None:
+        get_run_logger().info("%s is already being processed elsewhere; skipped", path.name)
+        return ConvertResult(input=path, outcome="skipped")
+    try:
+        return convert_claimed(claim, settings, force=force)
+    finally:
+        claim.release()
+
+
+@flow(name="convert-comic", flow_run_name=run_name, log_prints=True)
+def convert_comic(
+    path: str, out_dir: str | None = None, lang: str | None = None, force_reprocess: bool = False
+) -> ConvertResult:
+    """Convert the comic archive at *path* into a searchable PDF.
+
+    Inside DATA_DIR the file is an inbox job (claimed, recorded, moved to
+    archive/ or error/); elsewhere it is converted in place into *out_dir*
+    (default DATA_DIR/out). *force_reprocess* converts a held duplicate again.
+    """
+    settings = load_settings(ocr_lang=lang)
+    ensure_concurrency_limits(settings)
+    archive = Path(path).absolute()
+    try:
+        if is_inside(archive, settings.data_dir):
+            result = convert_inbox_file(archive, settings, force=force_reprocess)
+        else:
+            result = convert_one_shot(archive, Path(out_dir or settings.out_dir), settings)
     except ComicError as e:
         get_run_logger().error("%s", e)
         raise
     get_run_logger().info(
-        "%s → %s: %d pages (%d without text) in %.1f s",
-        archive.name, result.output, result.pages, result.pages_without_text, result.seconds,
+        "%s: %s → %s: %d pages (%d without text) in %.1f s", archive.name, result.outcome,
+        result.output, result.pages, result.pages_without_text, result.seconds,
     )  # fmt: skip
     return result

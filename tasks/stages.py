@@ -5,20 +5,26 @@ Retries and timeouts come from settings, applied by the flow with
 retried (an encrypted archive stays encrypted).
 """
 
+import contextlib
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.concurrency.sync import concurrency
 from pydantic import BaseModel
 
 from comic2pdf.archive import ExtractLimits, extract_pages
 from comic2pdf.comicinfo import read_comicinfo
 from comic2pdf.errors import ComicError
+from comic2pdf.jobdb import JobDB
 from comic2pdf.ocr import OcrOptions, run_ocr
 from comic2pdf.publish import place_file, remove_tree
 from comic2pdf.rawpdf import build_raw_pdf
 from comic2pdf.settings import Settings
 from comic2pdf.validate import JOB_KEY_FIELD, read_job_key, validate_pdf
+from tasks.limits import OCR_LIMIT, PREP_LIMIT
 
 
 class Prepared(BaseModel):
@@ -65,13 +71,43 @@ def ocr_options(settings: Settings) -> OcrOptions:
     )
 
 
+@contextlib.contextmanager
+def stage_attempt(
+    settings: Settings, job_key: str | None, stage: str, limit: str | None = None
+) -> Iterator[None]:
+    """One attempt of a stage: a slot of its global limit, counted in the job database.
+
+    *job_key* is None for one-shot conversions, which keep no job record.
+    """
+    with contextlib.ExitStack() as stack:
+        if limit:
+            stack.enter_context(concurrency(limit))
+        if job_key:
+            with JobDB(settings.db_path) as db:
+                db.start_stage(job_key, stage)
+        started = time.monotonic()
+        yield
+        if job_key:
+            with JobDB(settings.db_path) as db:
+                db.observe(
+                    "stage_duration_seconds", time.monotonic() - started, labels={"stage": stage}
+                )
+
+
 @task(name="prep", cache_policy=NO_CACHE, retry_condition_fn=retry_if_retryable)
-def prep(archive: Path, work: Path, identity: str, settings: Settings) -> Prepared:
+def prep(
+    archive: Path, work: Path, identity: str, settings: Settings, job_key: str | None = None
+) -> Prepared:
     """Extract the pages safely and lay them, untouched, into ``work/raw.pdf``.
 
     *identity* (job key and generation) is recorded in the PDF so that finalize
     can recognise an output of this same job.
     """
+    with stage_attempt(settings, job_key, "prep", PREP_LIMIT):
+        return _prep(archive, work, identity, settings)
+
+
+def _prep(archive: Path, work: Path, identity: str, settings: Settings) -> Prepared:
     extract_dir = work / "extract"
     remove_tree(extract_dir)  # a previous attempt may have left part of it
     extraction = extract_pages(archive, extract_dir, limits=extract_limits(settings))
@@ -91,15 +127,16 @@ def prep(archive: Path, work: Path, identity: str, settings: Settings) -> Prepar
 
 
 @task(name="ocr", cache_policy=NO_CACHE, retry_condition_fn=retry_if_retryable)
-def ocr(prepared: Prepared, settings: Settings) -> Recognised:
+def ocr(prepared: Prepared, settings: Settings, job_key: str | None = None) -> Recognised:
     """Add the invisible text layer with ocrmypdf, in a killable process group."""
-    result = run_ocr(
-        prepared.raw_pdf,
-        prepared.raw_pdf.with_name("final.pdf"),
-        options=ocr_options(settings),
-        pages=prepared.pages,
-        timeout=settings.ocr_timeout_seconds,
-    )
+    with stage_attempt(settings, job_key, "ocr", OCR_LIMIT):
+        result = run_ocr(
+            prepared.raw_pdf,
+            prepared.raw_pdf.with_name("final.pdf"),
+            options=ocr_options(settings),
+            pages=prepared.pages,
+            timeout=settings.ocr_timeout_seconds,
+        )
     return Recognised(
         pdf=result.pdf, pages_without_text=result.pages_without_text, seconds=result.seconds
     )
@@ -107,14 +144,21 @@ def ocr(prepared: Prepared, settings: Settings) -> Recognised:
 
 @task(name="finalize", cache_policy=NO_CACHE, retry_condition_fn=retry_if_retryable)
 def finalize(
-    recognised: Recognised, pages: int, out_dir: Path, name: str, identity: str, settings: Settings
+    recognised: Recognised,
+    pages: int,
+    out_dir: Path,
+    name: str,
+    identity: str,
+    settings: Settings,
+    job_key: str | None = None,
 ) -> Path:
     """Validate the PDF and publish it in *out_dir* by atomic rename.
 
     A name already taken by the PDF of this same job (a re-run, or a crash
     after publishing) is replaced; a name taken by other content gets `` (2)``.
     """
-    validate_pdf(recognised.pdf, min_size=settings.min_pdf_size_bytes, expected_pages=pages)
-    return place_file(
-        recognised.pdf, out_dir, name, replace_if=lambda taken: read_job_key(taken) == identity
-    )
+    with stage_attempt(settings, job_key, "finalize"):
+        validate_pdf(recognised.pdf, min_size=settings.min_pdf_size_bytes, expected_pages=pages)
+        return place_file(
+            recognised.pdf, out_dir, name, replace_if=lambda taken: read_job_key(taken) == identity
+        )

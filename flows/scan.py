@@ -1,0 +1,60 @@
+"""Flow ``scan-inbox``: apply duplicate decisions, take over orphaned claims,
+and start one ``convert-comic`` run per stable file in ``in/``.
+
+No ``from __future__ import annotations`` here (PrefectHQ/prefect#19447).
+"""
+
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from pydantic import BaseModel
+
+from comic2pdf.inbox import ensure_layout, is_ignored, orphaned_inputs, stable_files
+from comic2pdf.settings import Settings, load_settings
+from flows.convert import convert_comic
+from flows.duplicates import apply_pending_decisions
+from tasks.limits import ensure_concurrency_limits
+
+
+class ScanReport(BaseModel):
+    started: int = 0
+    outcomes: dict[str, int] = {}
+    waiting: int = 0  # files left in in/ (not yet stable, or over MAX_JOBS_IN_FLIGHT)
+
+
+def inputs_to_start(settings: Settings) -> list[Path]:
+    """Orphaned claims first (a crashed run's inputs), then stable inbox files."""
+    found = orphaned_inputs(settings) + stable_files(
+        settings.in_dir, stable_seconds=settings.stable_seconds
+    )
+    return found[: settings.max_jobs_in_flight]
+
+
+def waiting_files(settings: Settings) -> int:
+    return sum(1 for p in settings.in_dir.iterdir() if p.is_file() and not is_ignored(p.name))
+
+
+def _convert(path: Path) -> str:
+    state = convert_comic(path=str(path), return_state=True)
+    if state.is_completed():
+        return state.result().outcome
+    return "failed"
+
+
+@flow(name="scan-inbox", log_prints=True)
+def scan_inbox() -> ScanReport:
+    """One pass over the inbox; every started conversion is waited for."""
+    settings = load_settings()
+    ensure_layout(settings)
+    ensure_concurrency_limits(settings)
+    apply_pending_decisions(settings)
+    paths = inputs_to_start(settings)
+    with ThreadPoolExecutor(max_workers=settings.max_jobs_in_flight) as pool:
+        outcomes = Counter(pool.map(_convert, paths))
+    report = ScanReport(
+        started=len(paths), outcomes=dict(outcomes), waiting=waiting_files(settings)
+    )
+    get_run_logger().info("scan: %s", report)
+    return report
