@@ -16,11 +16,11 @@ demo: samples
 	@echo "searchable PDFs are in $(DATA_DIR)/out/"
 
 test: setup
-	$(PY) -m ruff check comic2pdf tasks flows deployments tests bench
+	$(PY) -m ruff check .
 	$(PY) -m pytest
 
 lint: setup
-	$(PY) -m ruff check comic2pdf tasks flows deployments tests bench
+	$(PY) -m ruff check .
 	$(PY) -m ruff format --check comic2pdf tasks flows deployments
 
 bench: setup

@@ -8,6 +8,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 PUSHGATEWAY = Path("/usr/bin/prometheus-pushgateway")
 
@@ -86,3 +87,38 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("RETRY_DELAY_SECONDS", "0")
     monkeypatch.setenv("OCR_JOBS", "2")
     return folder
+
+
+def task_run_counts(flow_run_id) -> dict[str, int]:
+    """How many times each task of a flow run ran (retries included)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.sorting import TaskRunSort
+
+    with get_client(sync_client=True) as client:
+        # The sync client needs an explicit sort and limit (it sends null otherwise).
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+            sort=TaskRunSort.EXPECTED_START_TIME_ASC,
+            limit=100,
+        )
+    return {run.name.rsplit("-", 1)[0]: run.run_count for run in runs}
+
+
+def gateway_samples(url: str, instance: str) -> dict[tuple[str, tuple], float]:
+    """The gateway's samples of one group: (name, sorted labels without job/instance) → value."""
+    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.labels.get("instance") != instance:
+                continue
+            assert sample.labels["job"] == "comic2pdf", sample
+            labels = {k: v for k, v in sample.labels.items() if k not in ("job", "instance")}
+            samples[(sample.name, tuple(sorted(labels.items())))] = sample.value
+    return samples
+
+
+def total(samples: dict[tuple[str, tuple], float], name: str) -> float:
+    return sum(value for (sample_name, _), value in samples.items() if sample_name == name)

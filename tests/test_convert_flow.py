@@ -5,13 +5,11 @@ from pathlib import Path
 
 import pikepdf
 import pytest
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-from prefect.client.schemas.sorting import TaskRunSort
 
 from comic2pdf.errors import EncryptedArchive, NotAnArchive, StageTimeout
 from comic2pdf.samples import make_comic
 from flows.convert import convert_comic
+from tests.conftest import task_run_counts
 from tests.fakes import alive, fake_tesseract, path_with
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
@@ -22,17 +20,6 @@ def pdf_text(path: Path) -> str:
     return subprocess.run(
         ["pdftotext", str(path), "-"], capture_output=True, text=True, check=True
     ).stdout
-
-
-def task_run_counts(flow_run_id) -> dict[str, int]:
-    """How many times each task of a flow run ran (retries included)."""
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
-            sort=TaskRunSort.EXPECTED_START_TIME_ASC,
-            limit=100,
-        )
-    return {run.name.rsplit("-", 1)[0]: run.run_count for run in runs}
 
 
 def test_converts_a_comic_into_a_searchable_pdf(data_dir, tmp_path):

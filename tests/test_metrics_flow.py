@@ -7,20 +7,16 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-from prefect.client.schemas.sorting import TaskRunSort
 from prometheus_client.parser import text_string_to_metric_families
 
 from comic2pdf.cli_metrics import add_metrics_command
 from comic2pdf.jobdb import JobDB
 from comic2pdf.metrics import METRICS
 from flows.metrics import PUSH_RETRIES, push_metrics_flow
-from tests.conftest import free_port
+from tests.conftest import free_port, gateway_samples, task_run_counts, total
 from tests.test_jobdb import claim
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,36 +37,6 @@ def record_some(data_dir: Path, *, done: str = "done", failed: str | None = "fai
             claim(db, failed)
             db.start_stage(failed, "ocr")
             db.fail_job(failed, stage="ocr", reason="ocr_failed", message="tesseract crashed")
-
-
-def gateway_samples(url: str, instance: str) -> dict[tuple[str, tuple], float]:
-    """The gateway's samples of one group: (name, sorted labels without job/instance) → value."""
-    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.labels.get("instance") != instance:
-                continue
-            assert sample.labels["job"] == "comic2pdf", sample
-            labels = {k: v for k, v in sample.labels.items() if k not in ("job", "instance")}
-            samples[(sample.name, tuple(sorted(labels.items())))] = sample.value
-    return samples
-
-
-def total(samples: dict[tuple[str, tuple], float], name: str) -> float:
-    return sum(value for (sample_name, _), value in samples.items() if sample_name == name)
-
-
-def task_run_counts(flow_run_id) -> dict[str, int]:
-    """How many times each task of a flow run ran (retries included)."""
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
-            sort=TaskRunSort.EXPECTED_START_TIME_ASC,
-            limit=100,
-        )
-    return {run.name.rsplit("-", 1)[0]: run.run_count for run in runs}
 
 
 def read_snapshot(data_dir: Path) -> dict:

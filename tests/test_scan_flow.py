@@ -15,8 +15,10 @@ import pytest
 from comic2pdf.jobdb import JobDB, State
 from comic2pdf.samples import make_comic
 from comic2pdf.settings import load_settings
+from flows.metrics import push_metrics_flow
 from flows.scan import scan_inbox
 from tests import hostile
+from tests.conftest import gateway_samples, total
 from tests.fakes import alive, fake_tesseract, path_with
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
@@ -206,3 +208,26 @@ def test_scan_once_cli_and_status(data_dir, inbox, tmp_path):
     (row,) = json.loads(status.stdout)
     assert row["state"] == "DONE" and row["output"].endswith("Cli.pdf")
     assert load_settings(data_dir=data_dir).db_path.exists()
+
+
+def test_scan_then_push_reaches_the_gateway(data_dir, inbox, pushgateway, monkeypatch):
+    """One good and two bad comics through a real scan, then a real push."""
+    make_comic(inbox / "Good.cbz", title="Good", pages=2, seed=40)
+    hostile.text_as_cbz(inbox)  # refused by the signature check: no job
+    hostile.zip_without_images(inbox)  # a job that fails in prep
+    scan_until_idle()
+    monkeypatch.setenv("PUSHGATEWAY_URL", pushgateway)
+    monkeypatch.setenv("INSTANCE_NAME", "scan-e2e")
+    snapshot = push_metrics_flow()
+    samples = gateway_samples(pushgateway, "scan-e2e")
+    assert total(samples, "comic2pdf_jobs_done_total") == snapshot["done"] == 1
+    assert (
+        samples[("comic2pdf_jobs_failed_total", (("reason", "no_images"), ("stage", "prep")))] == 1
+    )
+    assert snapshot["error"] == 1
+    assert total(samples, "comic2pdf_pages_processed_total") == snapshot["pages_processed"] == 2
+    assert total(samples, "comic2pdf_input_rejected_signature_total") == 1
+    assert snapshot["input_rejected_signature"] == 1
+    assert total(samples, "comic2pdf_stage_duration_seconds_count") >= 3  # prep, ocr, finalize
+    assert total(samples, "comic2pdf_last_success_timestamp_seconds") > 0
+    assert json.loads((data_dir / "index" / "metrics.json").read_text())["done"] == 1
