@@ -19,6 +19,9 @@ from comic2pdf.errors import (
 
 log = logging.getLogger(__name__)
 
+#: Prefix of the progress lines our ocrmypdf plugin (comic2pdf.ocr_progress) writes on stderr.
+PROGRESS_PREFIX = "comic2pdf-progress"
+
 
 @dataclass(frozen=True)
 class OcrOptions:
@@ -56,6 +59,7 @@ class OcrResult:
 def ocrmypdf_args(raw_pdf: Path, final_pdf: Path, sidecar: Path, options: OcrOptions) -> list[str]:
     """The ocrmypdf command line for comics (see README "Performance" for why)."""
     args = [
+        "--plugin", "comic2pdf.ocr_progress",
         "--output-type", options.output_type,
         "--optimize", str(options.optimize),
         "--jobs", str(options.jobs),
@@ -82,9 +86,13 @@ def run_ocr(
     options: OcrOptions,
     pages: int,
     timeout: float,
-    on_progress: Callable[[str], None] | None = None,
+    on_progress: Callable[[str, float, float | None], None] | None = None,
 ) -> OcrResult:
-    """OCR *raw_pdf* into *final_pdf* in a killable child process group."""
+    """OCR *raw_pdf* into *final_pdf* in a killable child process group.
+
+    *on_progress(step, done, total)* is called as ocrmypdf advances (e.g. page
+    by page during OCR).
+    """
     raw_pdf, final_pdf = raw_pdf.absolute(), final_pdf.absolute()  # the child runs elsewhere
     sidecar = final_pdf.with_suffix(".txt")
     final_pdf.unlink(missing_ok=True)
@@ -94,7 +102,11 @@ def run_ocr(
     ]  # fmt: skip
     try:
         done = proc.run(
-            argv, name="ocrmypdf", timeout=timeout, cwd=final_pdf.parent, on_stdout_line=on_progress
+            argv,
+            name="ocrmypdf",
+            timeout=timeout,
+            cwd=final_pdf.parent,
+            on_stderr_line=lambda line: _progress(line, on_progress),
         )
     except BaseException:
         final_pdf.unlink(missing_ok=True)  # never leave half an output behind
@@ -105,6 +117,30 @@ def run_ocr(
     if not final_pdf.is_file():
         raise InvalidPdf("ocrmypdf exited 0 but wrote no output", path=raw_pdf)
     return OcrResult(final_pdf, count_pages_without_text(sidecar, pages), done.seconds)
+
+
+def format_progress(desc: str, done: float, total: float | None) -> str:
+    return f"{PROGRESS_PREFIX}\t{desc}\t{done:g}\t{'' if total is None else f'{total:g}'}"
+
+
+def parse_progress(line: str) -> tuple[str, float, float | None] | None:
+    """(step, done, total) from a progress line, or None for any other line."""
+    parts = line.split("\t")
+    if len(parts) != 4 or parts[0] != PROGRESS_PREFIX:
+        return None
+    try:
+        return parts[1], float(parts[2]), float(parts[3]) if parts[3] else None
+    except ValueError:
+        return None
+
+
+def _progress(line: str, on_progress: Callable[[str, float, float | None], None] | None) -> bool:
+    parsed = parse_progress(line)
+    if parsed is None:
+        return False
+    if on_progress is not None:
+        on_progress(*parsed)
+    return True
 
 
 # ocrmypdf's ExitCode values (ocrmypdf.exceptions.ExitCode) to our errors.

@@ -45,12 +45,14 @@ def run(
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
     on_stdout_line: Callable[[str], None] | None = None,
+    on_stderr_line: Callable[[str], bool] | None = None,
 ) -> Completed:
     """Run *argv* to completion or kill its whole process group.
 
     stderr goes line by line to the logger named after the tool
     (``comic2pdf.tool.<name>``, *name* defaulting to the program's file
-    name); stdout lines go to *on_stdout_line* if given.
+    name) unless *on_stderr_line* returns True for it (it consumed the line);
+    stdout lines go to *on_stdout_line* if given.
     Raises StageTimeout after *timeout* seconds; never raises on a non-zero
     exit code: callers map exit codes to errors with their own table.
     """
@@ -71,8 +73,14 @@ def run(
         start_new_session=True,
     )
     tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+
+    def stderr_line(line: str) -> None:
+        if on_stderr_line is None or not on_stderr_line(line):
+            tail.append(line)
+            tool_log.info("%s", line)
+
     readers = [
-        _pump(proc.stderr, lambda line: (tail.append(line), tool_log.info("%s", line))),
+        _pump(proc.stderr, stderr_line),
         _pump(proc.stdout, on_stdout_line or (lambda line: tool_log.debug("%s", line))),
     ]
     try:

@@ -34,6 +34,7 @@ from comic2pdf.jobdb import JobDB, State
 from comic2pdf.publish import remove_tree
 from comic2pdf.settings import Settings, load_settings
 from tasks.limits import ensure_concurrency_limits
+from tasks.report import publish_summary
 from tasks.stages import Prepared, Recognised, finalize, ocr, ocr_options, prep
 
 
@@ -234,6 +235,47 @@ def convert_inbox_file(path: Path, settings: Settings, *, force: bool) -> Conver
         claim.release()
 
 
+def summarize(archive: Path, result: ConvertResult, settings: Settings) -> None:
+    """The run's final artifact: what came out of *archive*, or why nothing did."""
+    if result.outcome == "done":
+        rows = {
+            "input": archive.name,
+            "output": result.output,
+            "pages": result.pages,
+            "pages without text": result.pages_without_text,
+            "input size": f"{archive.stat().st_size if archive.exists() else '?'} bytes",
+            "output size": f"{result.output.stat().st_size} bytes" if result.output else "?",
+            "seconds": f"{result.seconds:.1f}",
+            "jobKey": result.job_key,
+            "profile": jobkey.canonical_json(job_profile(settings)),
+        }
+        publish_summary(archive.name, f"Converted {archive.name}", rows)
+    elif result.outcome == "duplicate":
+        publish_summary(
+            archive.name,
+            f"Duplicate: {archive.name} was held",
+            {"input": archive.name, "jobKey": result.job_key, "held in": settings.hold_dir},
+            "Decide with `comic2pdf duplicates resolve JOBKEY ACTION`, a `decision.json` in the "
+            "hold folder, or the `resolve-duplicate` deployment "
+            "(USE_EXISTING_RESULT, DISCARD, FORCE_REPROCESS).",
+        )
+
+
+def summarize_failure(archive: Path, error: ComicError, settings: Settings) -> None:
+    advice = (
+        "Broken input: fix or replace the file, then drop it into in/ again."
+        if not error.retryable
+        else "Every attempt failed; see the task logs. Drop the file into in/ again to retry."
+    )
+    publish_summary(
+        archive.name,
+        f"Failed: {archive.name} ({error.reason})",
+        {"input": archive.name, "reason": error.reason, "message": error.message,
+         "input now in": settings.error_dir if is_inside(archive, settings.data_dir) else archive},
+        advice,
+    )  # fmt: skip
+
+
 @flow(name="convert-comic", flow_run_name=run_name, log_prints=True)
 def convert_comic(
     path: str, out_dir: str | None = None, lang: str | None = None, force_reprocess: bool = False
@@ -254,7 +296,9 @@ def convert_comic(
             result = convert_one_shot(archive, Path(out_dir or settings.out_dir), settings)
     except ComicError as e:
         get_run_logger().error("%s", e)
+        summarize_failure(archive, e, settings)
         raise
+    summarize(archive, result, settings)
     get_run_logger().info(
         "%s: %s → %s: %d pages (%d without text) in %.1f s", archive.name, result.outcome,
         result.output, result.pages, result.pages_without_text, result.seconds,

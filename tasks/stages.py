@@ -25,11 +25,13 @@ from comic2pdf.rawpdf import build_raw_pdf
 from comic2pdf.settings import Settings
 from comic2pdf.validate import JOB_KEY_FIELD, read_job_key, validate_pdf
 from tasks.limits import OCR_LIMIT, PREP_LIMIT
+from tasks.report import ocr_progress_reporter
 
 
 class Prepared(BaseModel):
     raw_pdf: Path
     pages: int
+    name: str  # the archive's file name, for what the UI shows
 
 
 class Recognised(BaseModel):
@@ -94,7 +96,12 @@ def stage_attempt(
                 )
 
 
-@task(name="prep", cache_policy=NO_CACHE, retry_condition_fn=retry_if_retryable)
+@task(
+    name="prep",
+    tags=["comic2pdf", "prep"],
+    cache_policy=NO_CACHE,
+    retry_condition_fn=retry_if_retryable,
+)
 def prep(
     archive: Path, work: Path, identity: str, settings: Settings, job_key: str | None = None
 ) -> Prepared:
@@ -123,10 +130,15 @@ def _prep(archive: Path, work: Path, identity: str, settings: Settings) -> Prepa
     )
     remove_tree(extract_dir)  # raw.pdf holds the pages now; free the disk
     remove_tree(work / "convert")
-    return Prepared(raw_pdf=raw_pdf, pages=pages)
+    return Prepared(raw_pdf=raw_pdf, pages=pages, name=archive.name)
 
 
-@task(name="ocr", cache_policy=NO_CACHE, retry_condition_fn=retry_if_retryable)
+@task(
+    name="ocr",
+    tags=["comic2pdf", "ocr"],
+    cache_policy=NO_CACHE,
+    retry_condition_fn=retry_if_retryable,
+)
 def ocr(prepared: Prepared, settings: Settings, job_key: str | None = None) -> Recognised:
     """Add the invisible text layer with ocrmypdf, in a killable process group."""
     with stage_attempt(settings, job_key, "ocr", OCR_LIMIT):
@@ -136,13 +148,19 @@ def ocr(prepared: Prepared, settings: Settings, job_key: str | None = None) -> R
             options=ocr_options(settings),
             pages=prepared.pages,
             timeout=settings.ocr_timeout_seconds,
+            on_progress=ocr_progress_reporter(prepared.name),
         )
     return Recognised(
         pdf=result.pdf, pages_without_text=result.pages_without_text, seconds=result.seconds
     )
 
 
-@task(name="finalize", cache_policy=NO_CACHE, retry_condition_fn=retry_if_retryable)
+@task(
+    name="finalize",
+    tags=["comic2pdf", "finalize"],
+    cache_policy=NO_CACHE,
+    retry_condition_fn=retry_if_retryable,
+)
 def finalize(
     recognised: Recognised,
     pages: int,

@@ -37,6 +37,34 @@ def test_converts_a_comic_into_a_searchable_pdf(data_dir, tmp_path):
     assert comic.path.exists()  # one-shot convert leaves the input where it was
 
 
+def run_artifacts(flow_run_id) -> list[dict]:
+    """The run's artifacts, read over the REST API.
+
+    Prefect 3.8's sync client sends null for every filter left out, which the
+    API refuses, and empty flow/task-run filters drop keyed artifacts.
+    """
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    body = {"artifacts": {"flow_run_id": {"any_": [str(flow_run_id)]}}, "limit": 50, "offset": 0}
+    response = httpx.post(f"{PREFECT_API_URL.value()}/artifacts/filter", json=body, timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def test_the_ui_gets_progress_and_a_summary(data_dir, tmp_path):
+    comic = make_comic(tmp_path / "Shown.cbz", title="Shown", pages=2, seed=8)
+    state = convert_comic(path=str(comic.path), return_state=True)
+    result = state.result()
+    artifacts = run_artifacts(state.state_details.flow_run_id)
+    by_type = {artifact["type"]: artifact for artifact in artifacts}
+    assert by_type["progress"]["data"] == 100.0
+    summary = by_type["markdown"]
+    assert summary["key"] == "comic2pdf-shown-cbz"
+    assert "Converted Shown.cbz" in summary["data"]
+    assert result.job_key in summary["data"] and "| pages | 2 |" in summary["data"]
+
+
 def test_second_conversion_of_other_content_gets_a_new_name(data_dir, tmp_path):
     first = make_comic(tmp_path / "a" / "Same.cbz", title="One", pages=1, seed=1)
     second = make_comic(tmp_path / "b" / "Same.cbz", title="Two", pages=1, seed=2)

@@ -1,0 +1,41 @@
+"""``comic2pdf serve``: every deployment served from this one process, no work pool needed.
+
+Registers ``convert-comic/local``, ``scan-inbox/local`` (every
+SCAN_INTERVAL_SECONDS), ``push-metrics/local`` (every METRICS_INTERVAL_SECONDS)
+and ``resolve-duplicate/local`` with the Prefect API at PREFECT_API_URL, then
+runs their flow runs until stopped (Ctrl-C, SIGTERM).
+"""
+
+import argparse
+import os
+from pathlib import Path
+
+from comic2pdf import tools
+from comic2pdf.inbox import ensure_layout
+from comic2pdf.settings import load_settings
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = load_settings(data_dir=args.data_dir)  # bad settings fail here, before Prefect
+    ensure_layout(settings)
+    tools.check_languages(settings.languages)
+    # The served flows run in child processes and read their settings again.
+    os.environ["DATA_DIR"] = str(settings.data_dir)
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "comic2pdf,ocrmypdf")
+    from deployments.build import serve_all  # Prefect is slow to import: only when needed
+
+    serve_all(settings)
+    return 0
+
+
+def add_serve_command(commands: argparse._SubParsersAction) -> None:
+    """Add ``serve [--data-dir D]`` to the CLI's subcommands."""
+    parser = commands.add_parser(
+        "serve",
+        help="serve all deployments from this process (scan, metrics, convert, resolve)",
+        description="Register the four comic2pdf deployments with the Prefect API "
+        "(PREFECT_API_URL) and run their flows here until stopped. Use this or "
+        "'make deploy' + 'make worker', not both against one server.",
+    )
+    parser.add_argument("--data-dir", type=Path, help="data folder (default: DATA_DIR)")
+    parser.set_defaults(handler=cmd_serve)
