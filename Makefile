@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 DATA_DIR ?= data
 
-.PHONY: setup demo samples test lint bench clean
+.PHONY: setup demo samples test lint bench deploy worker clean
 
 setup:
 	scripts/setup.sh
@@ -22,6 +22,12 @@ test: setup
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check comic2pdf tasks flows deployments
+
+deploy: setup
+	scripts/deploy.sh
+
+worker: setup
+	scripts/worker.sh
 
 bench: setup
 	$(PY) bench/run.py

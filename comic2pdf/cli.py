@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from comic2pdf import __version__, tools
 from comic2pdf.cli_duplicates import add_duplicates_command
 from comic2pdf.cli_metrics import add_metrics_command
+from comic2pdf.cli_serve import add_serve_command
 from comic2pdf.errors import ComicError, InputMissing
 from comic2pdf.inbox import ensure_layout
 from comic2pdf.jobdb import JobDB
@@ -140,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_duplicates_command(commands)
     add_metrics_command(commands)
+    add_serve_command(commands)
     return parser
 
 
