@@ -8,7 +8,6 @@ traceback.
 import argparse
 import json
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ from comic2pdf.cli_serve import add_serve_command
 from comic2pdf.errors import ComicError, InputMissing
 from comic2pdf.inbox import ensure_layout
 from comic2pdf.jobdb import JobDB
-from comic2pdf.settings import load_settings
+from comic2pdf.settings import load_settings, prepare_flow_environment
 
 #: `scan --once` gives up waiting for files that never become stable after this many passes.
 MAX_ONCE_PASSES = 1000
@@ -30,15 +29,10 @@ MAX_ONCE_PASSES = 1000
 log = logging.getLogger("comic2pdf")
 
 
-def prefect_defaults() -> None:
-    # Show our domain loggers (and ocrmypdf's) in Prefect's run logs and UI.
-    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "comic2pdf,ocrmypdf")
-
-
 def cmd_convert(args: argparse.Namespace) -> int:
     settings = load_settings(ocr_lang=args.lang)  # bad settings fail here, before any file
     tools.check_languages(settings.languages)
-    prefect_defaults()
+    prepare_flow_environment()
     from flows.convert import convert_comic  # Prefect is slow to import: only when needed
 
     failures = 0
@@ -72,8 +66,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     settings = load_settings(data_dir=args.data_dir)
     ensure_layout(settings)
     tools.check_languages(settings.languages)
-    prefect_defaults()
-    os.environ["DATA_DIR"] = str(settings.data_dir)  # the flows read their settings again
+    prepare_flow_environment(settings)
     from flows.scan import scan_inbox
 
     for _ in range(MAX_ONCE_PASSES if args.once else sys.maxsize):

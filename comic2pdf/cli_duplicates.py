@@ -11,7 +11,7 @@ import sys
 
 from comic2pdf.errors import ComicError, DecisionError
 from comic2pdf.jobdb import Duplicate, DuplicateAction, Job, JobDB
-from comic2pdf.settings import load_settings
+from comic2pdf.settings import load_settings, prepare_flow_environment
 
 
 def _entry(duplicate: Duplicate, job: Job | None) -> dict[str, object]:
@@ -73,10 +73,9 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         with JobDB(settings.db_path) as db:
             job_key = _full_key(db, args.job_key)
         # Imported on use: Prefect is slow to import, and cli imports this module.
-        from comic2pdf.cli import prefect_defaults
         from flows.duplicates import resolve_duplicate
 
-        prefect_defaults()
+        prepare_flow_environment()
         results = resolve_duplicate(job_key=job_key, action=args.action)
     except ComicError as e:
         print(f"{e.reason}: {e.message}", file=sys.stderr)

@@ -7,21 +7,18 @@ runs their flow runs until stopped (Ctrl-C, SIGTERM).
 """
 
 import argparse
-import os
 from pathlib import Path
 
 from comic2pdf import tools
 from comic2pdf.inbox import ensure_layout
-from comic2pdf.settings import load_settings
+from comic2pdf.settings import load_settings, prepare_flow_environment
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings(data_dir=args.data_dir)  # bad settings fail here, before Prefect
     ensure_layout(settings)
     tools.check_languages(settings.languages)
-    # The served flows run in child processes and read their settings again.
-    os.environ["DATA_DIR"] = str(settings.data_dir)
-    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "comic2pdf,ocrmypdf")
+    prepare_flow_environment(settings)
     from deployments.build import serve_all  # Prefect is slow to import: only when needed
 
     serve_all(settings)

@@ -168,3 +168,16 @@ def load_settings(**overrides: object) -> Settings:
     """Build settings from the environment, with explicit overrides on top."""
     given = {key: value for key, value in overrides.items() if value is not None}
     return Settings(**given)
+
+
+def prepare_flow_environment(settings: Settings | None = None) -> None:
+    """Environment for the flows this process runs or serves.
+
+    Flows (and served deployments in child processes) build their settings from
+    the environment again, so a ``--data-dir`` given on the command line is
+    passed on as DATA_DIR. Our domain loggers (and ocrmypdf's) go to Prefect's
+    run logs.
+    """
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "comic2pdf,ocrmypdf")
+    if settings is not None:
+        os.environ["DATA_DIR"] = str(settings.data_dir)
