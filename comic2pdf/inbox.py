@@ -136,6 +136,24 @@ def orphaned_inputs(settings: Settings, *, now: float | None = None) -> list[Pat
     return orphans
 
 
+def expired_work_dirs(
+    settings: Settings, *, in_flight: set[str], now: float | None = None
+) -> list[Path]:
+    """``work/<jobKey>/`` folders older than KEEP_WORK_DIR_DAYS, except jobs in flight."""
+    if settings.keep_work_dir_days == 0 or not settings.work_dir.is_dir():
+        return []  # 0: each job deletes its own folder when it is done
+    now = time.time() if now is None else now
+    oldest = now - settings.keep_work_dir_days * 86400
+    return [
+        folder
+        for folder in settings.work_dir.iterdir()
+        if folder.is_dir()
+        and folder != settings.incoming_dir
+        and folder.name not in in_flight
+        and folder.stat().st_mtime < oldest
+    ]
+
+
 def _claim_folders(settings: Settings) -> Iterator[Path]:
     if settings.incoming_dir.is_dir():
         yield from (p for p in settings.incoming_dir.iterdir() if p.is_dir())

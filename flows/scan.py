@@ -11,7 +11,15 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
-from comic2pdf.inbox import ensure_layout, is_ignored, orphaned_inputs, stable_files
+from comic2pdf.inbox import (
+    ensure_layout,
+    expired_work_dirs,
+    is_ignored,
+    orphaned_inputs,
+    stable_files,
+)
+from comic2pdf.jobdb import JobDB
+from comic2pdf.publish import remove_tree
 from comic2pdf.settings import Settings, load_settings
 from flows.convert import convert_comic
 from flows.duplicates import apply_pending_decisions
@@ -36,6 +44,16 @@ def waiting_files(settings: Settings) -> int:
     return sum(1 for p in settings.in_dir.iterdir() if p.is_file() and not is_ignored(p.name))
 
 
+def sweep_work_dirs(settings: Settings) -> int:
+    """The janitor: delete work folders past KEEP_WORK_DIR_DAYS, never a running job's."""
+    with JobDB(settings.db_path) as db:
+        in_flight = {job.job_key for job in db.jobs_in_flight()}
+    expired = expired_work_dirs(settings, in_flight=in_flight)
+    for folder in expired:
+        remove_tree(folder)
+    return len(expired)
+
+
 def _convert(path: Path) -> str:
     state = convert_comic(path=str(path), return_state=True)
     if state.is_completed():
@@ -50,6 +68,7 @@ def scan_inbox() -> ScanReport:
     ensure_layout(settings)
     ensure_concurrency_limits(settings)
     apply_pending_decisions(settings)
+    sweep_work_dirs(settings)
     paths = inputs_to_start(settings)
     with ThreadPoolExecutor(max_workers=settings.max_jobs_in_flight) as pool:
         outcomes = Counter(pool.map(_convert, paths))

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from comic2pdf.inbox import (
     claim_file,
     ensure_layout,
+    expired_work_dirs,
     is_ignored,
     orphaned_inputs,
     stable_files,
@@ -94,3 +95,17 @@ def test_claim_of_a_killed_process_becomes_an_orphan(tmp_path):
     child.wait()
     orphans = orphaned_inputs(settings, now=later)
     assert [p.name for p in orphans] == ["k.cbz"]
+
+
+def test_janitor_keeps_recent_and_running_work_dirs(tmp_path):
+    settings = load_settings(data_dir=tmp_path / "data", keep_work_dir_days=2)
+    ensure_layout(settings)
+    now = time.time()
+    for name, age_days in (("old", 3), ("recent", 1), ("running", 5)):
+        folder = settings.work_dir / name
+        folder.mkdir()
+        os.utime(folder, (now - age_days * 86400, now - age_days * 86400))
+    expired = expired_work_dirs(settings, in_flight={"running"}, now=now)
+    assert expired == [settings.work_dir / "old"]  # never the claim folders' parent either
+    keep_nothing = load_settings(data_dir=tmp_path / "data", keep_work_dir_days=0)
+    assert expired_work_dirs(keep_nothing, in_flight=set(), now=now) == []
