@@ -8,6 +8,7 @@ children go with it instead of burning CPU for hours.
 """
 
 import contextlib
+import contextvars
 import logging
 import os
 import signal
@@ -125,6 +126,9 @@ def _pump(stream, handle: Callable[[str], None]) -> threading.Thread:
             handle(line.rstrip("\n"))
         stream.close()
 
-    thread = threading.Thread(target=read, daemon=True)
+    # The handlers may call back into the caller's world (Prefect reads its API
+    # settings from context variables): run them in a copy of the caller's context.
+    context = contextvars.copy_context()
+    thread = threading.Thread(target=context.run, args=(read,), daemon=True)
     thread.start()
     return thread

@@ -1,11 +1,16 @@
 """Shared fixtures. Keep each fixture small and documented; add new ones below."""
 
+import contextlib
+import os
+import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -20,14 +25,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_ready(url: str, process: subprocess.Popen, deadline: float) -> bool:
+def wait_for_http(url: str, process: subprocess.Popen, deadline: float) -> bool:
+    """Poll *url* until it answers 200, the process dies, or *deadline* passes."""
     while time.monotonic() < deadline and process.poll() is None:
         try:
-            with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as response:
+            with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
                     return True
         except OSError:
-            time.sleep(0.05)
+            time.sleep(0.2)
     return False
 
 
@@ -61,7 +67,7 @@ def pushgateway(tmp_path_factory: pytest.TempPathFactory):
                 stdout=subprocess.DEVNULL,
                 stderr=log,
             )
-        if _wait_ready(url, process, time.monotonic() + 10):
+        if wait_for_http(f"{url}/-/ready", process, time.monotonic() + 10):
             break
         _stop(process)
     else:
@@ -122,3 +128,65 @@ def gateway_samples(url: str, instance: str) -> dict[tuple[str, tuple], float]:
 
 def total(samples: dict[tuple[str, tuple], float], name: str) -> float:
     return sum(value for (sample_name, _), value in samples.items() if sample_name == name)
+
+
+BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def start_process(argv: list, log: Path, env: dict, cwd: Path = ROOT) -> subprocess.Popen:
+    """Start *argv* in its own process group, output appended to *log*."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [str(a) for a in argv], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """SIGTERM the process group, SIGKILL it if it is still there after a grace period."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+class Server(NamedTuple):
+    url: str
+    env: dict[str, str]  # for client processes: PREFECT_API_URL and nothing else of ours
+    log: Path
+
+
+@contextlib.contextmanager
+def prefect_server_running(folder: Path, *, ui: bool, extra_env: dict[str, str] | None = None):
+    """A real ``prefect server start`` on 127.0.0.1 with its own PREFECT_HOME."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env |= {
+        "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        "PREFECT_HOME": str(folder / "home"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_ENABLED": "true" if ui else "false",
+        **(extra_env or {}),
+    }
+    for _ in range(3):  # the free port may be taken between probe and bind
+        port = str(free_port())
+        url = f"http://127.0.0.1:{port}/api"
+        server = start_process(
+            [BIN / "prefect", "server", "start", "--host", "127.0.0.1", "--port", port],
+            folder / "server.log", env | {"PREFECT_UI_API_URL": url},
+        )  # fmt: skip
+        if wait_for_http(f"{url}/health", server, time.monotonic() + 90):
+            break
+        stop_group(server)
+    else:
+        pytest.fail(f"the Prefect server did not start; see {folder / 'server.log'}")
+    try:
+        with temporary_settings({PREFECT_API_URL: url}):
+            yield Server(url, env | {"PREFECT_API_URL": url}, folder / "server.log")
+    finally:
+        stop_group(server)

@@ -6,15 +6,10 @@ The server tests start a real ``prefect server`` once for the module, run
 """
 
 import importlib
-import os
 import re
-import signal
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
-from typing import NamedTuple
 from uuid import UUID
 
 import pytest
@@ -29,15 +24,13 @@ from prefect.client.schemas.filters import (
     FlowRunFilterDeploymentId,
 )
 from prefect.client.schemas.sorting import DeploymentSort, FlowRunSort
-from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from comic2pdf.samples import make_comic
 from comic2pdf.settings import Settings
 from deployments.build import build_deployments
-from tests.conftest import free_port
+from tests.conftest import BIN, prefect_server_running, start_process, stop_group
 
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 FLOWS = {"convert-comic", "scan-inbox", "push-metrics", "resolve-duplicate"}
 POOLS = {"local": "comic2pdf-local", "docker": "comic2pdf-docker"}
 SCHEDULED = {
@@ -175,72 +168,15 @@ def test_build_deployments_parameters():
 # --- a real Prefect server ---------------------------------------------------------------
 
 
-def _stop_group(process: subprocess.Popen) -> None:
-    """SIGTERM the process group, SIGKILL it if it is still there after a grace period."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def _start(argv: list, log: Path, env: dict, cwd: Path = ROOT) -> subprocess.Popen:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [str(a) for a in argv], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-
-
-def _wait_healthy(url: str, process: subprocess.Popen, deadline: float) -> bool:
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return True
-        except OSError:
-            time.sleep(0.5)
-    return False
-
-
-class Server(NamedTuple):
-    url: str
-    env: dict[str, str]  # for client processes: PREFECT_API_URL and nothing else of ours
-    log: Path
-
-
 @pytest.fixture(scope="module")
 def prefect_server(tmp_path_factory):
     """A real Prefect server with its own PREFECT_HOME, once for this module."""
-    folder = tmp_path_factory.mktemp("prefect-server")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env |= {
-        "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-        "PREFECT_HOME": str(folder / "home"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "false",
-        # Schedule runs soon after a deployment appears, not after a minute.
-        "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2",
-    }
-    for _ in range(3):  # the free port may be taken between probe and bind
-        url = f"http://127.0.0.1:{free_port()}/api"
-        port = url.split(":")[-1].removesuffix("/api")
-        server = _start(
-            [BIN / "prefect", "server", "start", "--host", "127.0.0.1", "--port", port],
-            folder / "server.log", env,
-        )  # fmt: skip
-        if _wait_healthy(url, server, time.monotonic() + 90):
-            break
-        _stop_group(server)
-    else:
-        pytest.fail(f"the Prefect server did not start; see {folder / 'server.log'}")
-    try:
-        with temporary_settings({PREFECT_API_URL: url}):
-            yield Server(url, env | {"PREFECT_API_URL": url}, folder / "server.log")
-    finally:
-        _stop_group(server)
+    # Schedule runs soon after a deployment appears, not after a minute.
+    fast_scheduler = {"PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2"}
+    with prefect_server_running(
+        tmp_path_factory.mktemp("prefect-server"), ui=False, extra_env=fast_scheduler
+    ) as server:
+        yield server
 
 
 def wait_for_run(flow_run_id: UUID, timeout: float):
@@ -316,7 +252,7 @@ def test_make_deploy_and_worker_convert_a_comic(prefect_server, tmp_path):
         "DATA_DIR": str(tmp_path / "data"), "RETRY_DELAY_SECONDS": "0", "OCR_JOBS": "1",
         "PREFECT_WORKER_QUERY_SECONDS": "1",
     }  # fmt: skip
-    worker = _start([ROOT / "scripts" / "worker.sh"], tmp_path / "worker.log", worker_env)
+    worker = start_process([ROOT / "scripts" / "worker.sh"], tmp_path / "worker.log", worker_env)
     try:
         started = subprocess.run(
             [BIN / "prefect", "deployment", "run", "convert-comic/local",
@@ -327,7 +263,7 @@ def test_make_deploy_and_worker_convert_a_comic(prefect_server, tmp_path):
         flow_run_id = UUID(re.search(r"UUID: ([0-9a-f-]{36})", started.stdout)[1])
         run = wait_for_run(flow_run_id, timeout=180)
     finally:
-        _stop_group(worker)
+        stop_group(worker)
     log = (tmp_path / "worker.log").read_text()
     assert run.state.is_completed(), f"{run.state}\n{log[-3000:]}"
     assert (out / "x.pdf").stat().st_size > 0
@@ -340,7 +276,7 @@ def test_serve_registers_and_runs_the_schedules(prefect_server, tmp_path):
     with get_client(sync_client=True) as client:
         for deployment in tagged_deployments(client):  # the other test's, same names
             client.delete_deployment(deployment.id)
-    serve = _start(
+    serve = start_process(
         [BIN / "comic2pdf", "serve"], tmp_path / "serve.log",
         env | {"DATA_DIR": str(tmp_path / "data"), "PREFECT_RUNNER_POLL_FREQUENCY": "1"},
         cwd=tmp_path,
@@ -364,7 +300,7 @@ def test_serve_registers_and_runs_the_schedules(prefect_server, tmp_path):
         # The first scheduled scan runs in the serving process (started in tmp_path).
         run = wait_for_run(first_run_of(scan.id, prefect_server.log, timeout=60), timeout=60)
     finally:
-        _stop_group(serve)
+        stop_group(serve)
     log = (tmp_path / "serve.log").read_text()
     assert run.state.is_completed(), f"{run.state}\n{log[-3000:]}"
     assert (tmp_path / "data" / "in").is_dir()
