@@ -79,10 +79,12 @@ def stage_attempt(
 ) -> Iterator[None]:
     """One attempt of a stage: a slot of its global limit, counted in the job database.
 
-    *job_key* is None for one-shot conversions, which keep no job record.
+    *job_key* is None for one-shot conversions: they keep no job record and take
+    no slot (one process converts its files one after another; asking the API
+    for a slot costs seconds when its database is busy, see README Performance).
     """
     with contextlib.ExitStack() as stack:
-        if limit:
+        if limit and job_key:
             stack.enter_context(concurrency(limit))
         if job_key:
             with JobDB(settings.db_path) as db:
