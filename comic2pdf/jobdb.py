@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -306,6 +307,30 @@ def _error_code(error: sqlite3.Error) -> int:
 # --- the database ------------------------------------------------------------------------
 
 
+#: Pause between attempts to switch a new database file to WAL.
+WAL_RETRY_SECONDS = 0.05
+
+
+def _enable_wal(conn: sqlite3.Connection, *, deadline: float) -> str:
+    """Switch the file to WAL (it stays so) and return the journal mode in force.
+
+    Changing the journal mode needs an exclusive lock and does not wait on the
+    busy handler: when several processes open a new database at once, all but
+    one get "database is locked" at once. Read the mode first (WAL is kept in
+    the file) and retry the switch until the busy timeout.
+    """
+    while True:
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        if mode.lower() == "wal":
+            return mode
+        try:
+            return conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(WAL_RETRY_SECONDS)
+
+
 class JobDB:
     """The job database at ``path``; a context manager. One thread at a time (see module doc)."""
 
@@ -337,7 +362,7 @@ class JobDB:
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
         try:
             conn.row_factory = sqlite3.Row
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            mode = _enable_wal(conn, deadline=time.monotonic() + self.busy_timeout)
             if mode.lower() != "wal":
                 log.warning(
                     "%s: journal mode is %s, not WAL (network file system?)", self.path, mode
