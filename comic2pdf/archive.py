@@ -13,6 +13,7 @@ entries in archive order, which is the only cheap order for solid archives.
 """
 
 import contextlib
+import errno
 import logging
 import lzma
 import re
@@ -433,9 +434,10 @@ def _library_errors(archive: Path) -> Iterator[None]:
                 raise error(f"{message} ({e})", path=archive) from e
         raise  # unreachable: _MAPPED is built from the table
     except OSError as e:
-        # bz2 reports bad data as OSError without errno; a real I/O error (disk
-        # full…) has one and must keep its meaning.
-        if e.errno is not None:
+        # bz2 reports bad data as OSError without errno, and zipfile seeks to the
+        # negative offset a damaged directory gives (EINVAL); a real I/O error
+        # (disk full…) has another errno and must keep its meaning.
+        if e.errno not in (None, errno.EINVAL):
             raise
         raise CorruptArchive(f"{_DAMAGED_ADVICE} ({e})", path=archive) from e
 
