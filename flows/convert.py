@@ -182,6 +182,11 @@ def fail(claim: Claim, key: str, settings: Settings, error: BaseException) -> No
 def finish(claim: Claim, key: str, settings: Settings, **done: object) -> Path:
     with JobDB(settings.db_path) as db:
         db.finish_job(key, input_path=claim.path, **done)  # type: ignore[arg-type]
+    return archive_input(claim, key, settings)
+
+
+def archive_input(claim: Claim, key: str, settings: Settings) -> Path:
+    """Move the input of a job recorded DONE to archive/ and record where it went."""
     archived = move_to_archive(claim, settings)
     with JobDB(settings.db_path) as db:
         db.set_input_path(key, archived)
@@ -201,7 +206,7 @@ def convert_claimed(claim: Claim, settings: Settings, *, force: bool) -> Convert
         return ConvertResult(input=claim.path, outcome="duplicate", job_key=key)
     state, generation = started_job
     if state is State.DONE:  # crashed after recording DONE: only the move was left
-        finish(claim, key, settings)
+        archive_input(claim, key, settings)
         return ConvertResult(input=claim.path, outcome="done", job_key=key)
     identity = key if generation <= 1 else f"{key}/g{generation}"
     try:
