@@ -50,6 +50,10 @@ def test_args_for_comics_by_default():
     assert args[args.index("--optimize") + 1] == "0"
     assert args[args.index("--tesseract-downsample-above") + 1] == "1200"
     assert args[-2:] == ["raw.pdf", "final.pdf"]
+    plugins = [args[i + 1] for i, arg in enumerate(args) if arg == "--plugin"]
+    assert plugins == ["comic2pdf.ocr_progress", "comic2pdf.ocr_raster"]
+    plain = ocrmypdf_args(Path("r"), Path("f"), Path("s"), OcrOptions(fast_raster=False))
+    assert "comic2pdf.ocr_raster" not in plain
     asked = ocrmypdf_args(
         Path("r"),
         Path("f"),
