@@ -31,54 +31,62 @@ def place_file(
 ) -> Path:
     """Move *src* into *dest_dir* under *name* or the first free ``name (N)``.
 
-    The file appears under its final name in one step (a hidden temporary copy
-    in *dest_dir* is hard-linked into place), so a reader of *dest_dir* never
-    sees half a file and two movers never take the same name. A taken name for
-    which *replace_if* answers True is replaced atomically instead (the same job
-    published again). On failure *src* is left where it was.
+    The file appears under its final name in one step: it is hard-linked there
+    from where it is, then unlinked at the source. A reader of *dest_dir* never
+    sees half a file, two movers never take the same name, and a crash at any
+    point leaves the file under its old name, its new name or both; placing it
+    again under the same name then finds it already there. Across file systems a hidden temporary
+    copy in *dest_dir* is linked into place instead. A taken name for which
+    *replace_if* answers True is replaced atomically (the same job published
+    again). On failure *src* is left where it was.
     """
     dest_dir.mkdir(parents=True, exist_ok=True)
-    staged = _stage(src, dest_dir)
+    name = name or src.name
     try:
-        target = _link_first_free(staged, dest_dir, name or src.name, replace_if)
-    except BaseException:
-        if staged.exists() and not src.exists():
-            staged.rename(src)  # put the input back where it was
-        staged.unlink(missing_ok=True)
-        raise
-    staged.unlink(missing_ok=True)
-    src.unlink(missing_ok=True)  # only still there after a copy across file systems
+        target = _link_first_free(src, dest_dir, name, replace_if)
+    except OSError as e:
+        if e.errno != errno.EXDEV:
+            raise
+        target = _place_copy(src, dest_dir, name, replace_if)
+    src.unlink(missing_ok=True)
     return target
 
 
 def _link_first_free(
-    staged: Path, dest_dir: Path, name: str, replace_if: Callable[[Path], bool] | None
+    src: Path, dest_dir: Path, name: str, replace_if: Callable[[Path], bool] | None
 ) -> Path:
     for candidate in candidate_names(name):
         target = dest_dir / candidate
-        if _link_if_free(staged, target):
+        if _link_if_free(src, target) or _same_file(src, target):  # linked before a crash
             return target
         if replace_if is not None and replace_if(target):
-            staged.replace(target)
+            src.replace(target)
             return target
     raise FileExistsError(f"no free name for {name} in {dest_dir}")
 
 
-def _stage(src: Path, dest_dir: Path) -> Path:
-    """Bring *src* into *dest_dir* under a hidden unique name (rename, or copy across disks)."""
+def _place_copy(
+    src: Path, dest_dir: Path, name: str, replace_if: Callable[[Path], bool] | None
+) -> Path:
+    """Across file systems: copy under a hidden unique name in *dest_dir*, then link that."""
     staged = dest_dir / f".{uuid.uuid4().hex}.partial"
     try:
-        src.rename(staged)
-    except OSError as e:
-        if e.errno != errno.EXDEV:
-            raise
-        shutil.copyfile(src, staged)  # other file system: copy, then the caller removes src
-    return staged
+        shutil.copyfile(src, staged)
+        return _link_first_free(staged, dest_dir, name, replace_if)
+    finally:
+        staged.unlink(missing_ok=True)
 
 
-def _link_if_free(staged: Path, target: Path) -> bool:
+def _same_file(a: Path, b: Path) -> bool:
     try:
-        os.link(staged, target)
+        return a.samefile(b)
+    except FileNotFoundError:
+        return False
+
+
+def _link_if_free(source: Path, target: Path) -> bool:
+    try:
+        os.link(source, target)
     except FileExistsError:
         return False
     except OSError as e:
@@ -89,7 +97,7 @@ def _link_if_free(staged: Path, target: Path) -> bool:
         # gap between check and rename is not contended in practice.
         if target.exists():
             return False
-        staged.rename(target)
+        source.rename(target)
     return True
 
 

@@ -36,3 +36,17 @@ def test_place_file_failure_leaves_source(tmp_path):
     with pytest.raises(OSError):
         place_file(src, blocker, "x.cbz")
     assert src.read_bytes() == b"data"
+
+
+def test_place_file_again_after_a_crash_between_link_and_unlink(tmp_path):
+    """A crash after the new name appeared but before the old one went: no second copy."""
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    src = tmp_path / "claim" / "x.cbz"
+    src.parent.mkdir()
+    src.write_bytes(b"data")
+    (archive / "x.cbz").hardlink_to(src)  # what the crashed move had done
+
+    assert place_file(src, archive) == archive / "x.cbz"
+    assert not src.exists()
+    assert [p.name for p in archive.iterdir()] == ["x.cbz"]
