@@ -14,7 +14,9 @@ def fake_tesseract(folder: Path, *, behaviour: str, pid_log: Path) -> Path:
     """Write a ``tesseract`` that answers probes truthfully but misbehaves on OCR.
 
     behaviour: ``hang`` sleeps forever; ``crash-once`` exits 1 on its first OCR
-    call, then behaves. Every OCR call appends the fake's pid to *pid_log*.
+    call, then behaves; ``disk-full`` fails writing its output as a full disk
+    does (``/dev/full`` answers every write with ENOSPC). Every OCR call appends
+    the fake's pid to *pid_log*.
     """
     folder.mkdir(parents=True, exist_ok=True)
     actions = {
@@ -24,6 +26,7 @@ def fake_tesseract(folder: Path, *, behaviour: str, pid_log: Path) -> Path:
             'echo "fake tesseract: crash" >&2; exit 1; fi\n'
             f'exec {REAL_TESSERACT} "$@"'
         ),
+        "disk-full": 'printf "page text" | cat > /dev/full',
     }
     script = folder / "tesseract"
     script.write_text(
