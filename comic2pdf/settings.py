@@ -45,6 +45,11 @@ class Settings(BaseSettings):
         description="Tesseract sees pages downsampled to this many pixels on the long side "
         "(0 = off); the PDF keeps the originals.",
     )
+    ocr_fast_raster: bool = Field(
+        True,
+        description="Pages that are one JPEG reach Tesseract decoded straight at the "
+        "downsampled size (our ocrmypdf plugin comic2pdf.ocr_raster); false = ocrmypdf's own.",
+    )
     ocr_tesseract_timeout: float = Field(
         180, ge=0, description="Seconds Tesseract may spend on one page."
     )

@@ -33,7 +33,7 @@ from comic2pdf.inbox import (
 from comic2pdf.jobdb import JobDB, State
 from comic2pdf.publish import remove_tree
 from comic2pdf.settings import Settings, load_settings
-from tasks.limits import ensure_concurrency_limits
+from tasks.limits import OCR_LIMIT, PREP_LIMIT, ensure_concurrency_limits, stage_slot
 from tasks.report import publish_summary
 from tasks.stages import Prepared, Recognised, finalize, ocr, ocr_options, prep
 
@@ -76,23 +76,29 @@ def checked_job_key(archive: Path, settings: Settings) -> tuple[str, dict[str, o
 def run_stages(
     archive: Path, out_dir: Path, key: str, identity: str, settings: Settings, *, record: bool
 ) -> tuple[Path, Prepared, Recognised]:
-    """prep → ocr → finalize with the retries and time limits of *settings*."""
+    """prep → ocr → finalize with the retries and time limits of *settings*.
+
+    Recorded (inbox) jobs hold a slot of the stage's global concurrency limit;
+    one-shot conversions run one after another in their process and take none.
+    """
     job_key = key if record else None
     work = settings.work_dir / key
     work.mkdir(parents=True, exist_ok=True)
     try:
-        prepared = prep.with_options(
-            retries=settings.max_attempts_prep - 1,
-            retry_delay_seconds=settings.retry_delay_seconds,
-            timeout_seconds=settings.prep_timeout_seconds,
-        )(archive, work, identity, settings, job_key)
-        recognised = ocr.with_options(
-            retries=settings.max_attempts_ocr - 1,
-            retry_delay_seconds=settings.retry_delay_seconds,
-            # Our own subprocess timeout fires first and kills the process
-            # group; Prefect's is the backstop.
-            timeout_seconds=settings.ocr_timeout_seconds + 30,
-        )(prepared, settings, job_key)
+        with stage_slot(PREP_LIMIT, settings, take=record):
+            prepared = prep.with_options(
+                retries=settings.max_attempts_prep - 1,
+                retry_delay_seconds=settings.retry_delay_seconds,
+                timeout_seconds=settings.prep_timeout_seconds,
+            )(archive, work, identity, settings, job_key)
+        with stage_slot(OCR_LIMIT, settings, take=record):
+            recognised = ocr.with_options(
+                retries=settings.max_attempts_ocr - 1,
+                retry_delay_seconds=settings.retry_delay_seconds,
+                # Our own subprocess timeout fires first and kills the process
+                # group; Prefect's is the backstop.
+                timeout_seconds=settings.ocr_timeout_seconds + 30,
+            )(prepared, settings, job_key)
         output = finalize(
             recognised, prepared.pages, out_dir, f"{archive.stem}.pdf", identity, settings, job_key
         )
@@ -292,10 +298,10 @@ def convert_comic(
     (default DATA_DIR/out). *force_reprocess* converts a held duplicate again.
     """
     settings = load_settings(ocr_lang=lang)
-    ensure_concurrency_limits(settings)
     archive = Path(path).absolute()
     try:
         if is_inside(archive, settings.data_dir):
+            ensure_concurrency_limits(settings)  # only inbox jobs take slots
             result = convert_inbox_file(archive, settings, force=force_reprocess)
         else:
             result = convert_one_shot(archive, Path(out_dir or settings.out_dir), settings)

@@ -13,6 +13,7 @@ from pathlib import Path
 from prefect import flow
 from prefect.runtime import flow_run
 
+from comic2pdf import duplicates
 from comic2pdf.jobdb import DuplicateAction
 from comic2pdf.settings import Settings, load_settings
 from tasks.duplicates import apply_decision_files, apply_duplicate_decision
@@ -44,5 +45,10 @@ def resolve_duplicate(job_key: str, action: DuplicateAction) -> list[str]:
 def apply_pending_decisions(
     settings: Settings, reprocess: Callable[[Path], object] = convert_again
 ) -> int:
-    """Apply every ``decision.json`` in hold (for ``scan-inbox``); return how many were applied."""
+    """Apply every ``decision.json`` in hold (for ``scan-inbox``); return how many were applied.
+
+    Most scans find none: the task (and its API round trips) runs only when one is there.
+    """
+    if not duplicates.pending_decisions(settings):
+        return 0
     return apply_decision_files(settings, reprocess)

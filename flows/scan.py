@@ -55,10 +55,16 @@ def sweep_work_dirs(settings: Settings) -> int:
 
 
 def _convert(path: Path) -> str:
-    state = convert_comic(path=str(path), return_state=True)
-    if state.is_completed():
-        return state.result().outcome
-    return "failed"
+    """Run one conversion; its outcome, or "failed" (the run logged why and moved the input).
+
+    The return value is taken from the run itself: read back from a returned
+    state, it was once missing (Prefect's MissingResult) when the API had
+    answered that state under load.
+    """
+    try:
+        return convert_comic(path=str(path)).outcome
+    except Exception:  # noqa: BLE001 - any failure of one comic must not end the scan
+        return "failed"
 
 
 @flow(name="scan-inbox", log_prints=True)

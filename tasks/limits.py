@@ -1,10 +1,20 @@
 """Prefect global concurrency limits for the stages (they hold across processes and hosts)."""
 
+import concurrent.futures
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import (
     GlobalConcurrencyLimitCreate,
     GlobalConcurrencyLimitUpdate,
 )
+from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
+from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectNotFound
 
 from comic2pdf.settings import Settings
@@ -32,3 +42,81 @@ def ensure_concurrency_limits(settings: Settings) -> None:
                 client.update_global_concurrency_limit(
                     name, GlobalConcurrencyLimitUpdate(limit=size)
                 )
+
+
+@contextlib.contextmanager
+def stage_slot(limit: str, settings: Settings, *, take: bool) -> Iterator[None]:
+    """Hold a slot of the global *limit* around a stage's task (its retries included).
+
+    Prefect's own waiting is slow for us, so the slot is asked for our way:
+
+    - The flow runs of one process first queue among themselves (a semaphore
+      of the limit's size): a request the server refuses (HTTP 423) is retried
+      by Prefect after the limit's average occupancy, up to 30 s, which left
+      the cores idle between comics. Queued locally, the slot is usually free.
+    - One request at a time per process, each a single attempt; refused, we
+      ask again after SLOT_POLL_SECONDS. Simultaneous requests made the
+      SQLite-backed server answer "database is locked" (HTTP 503), and
+      Prefect's client waits 2 s before trying again.
+    - Asked by the flow before the task run starts: from inside the task, the
+      request met the server still recording the task's start (503 again).
+
+    Across processes and hosts the Prefect limit holds as before.
+    """
+    if not take:
+        yield
+        return
+    with _local_gate(limit, stage_limits(settings)[limit]), contextlib.ExitStack() as held:
+        _take_global_slot(held, limit)
+        yield
+
+
+#: Pause before asking again for a slot another process holds.
+SLOT_POLL_SECONDS = 0.5
+
+_gates: dict[tuple[str, int], threading.BoundedSemaphore] = {}
+_gates_lock = threading.Lock()
+_request_lock = threading.Lock()
+
+
+def _local_gate(limit: str, size: int) -> threading.BoundedSemaphore:
+    with _gates_lock:
+        return _gates.setdefault((limit, size), threading.BoundedSemaphore(size))
+
+
+def _take_global_slot(held: contextlib.ExitStack, limit: str) -> None:
+    """Enter ``concurrency(limit)`` on *held*, polling while another process holds the slots."""
+    while True:
+        with _request_lock:
+            try:
+                held.enter_context(concurrency(limit, max_retries=0))
+                return
+            except ConcurrencySlotAcquisitionError as e:
+                if not _refused(e):
+                    raise
+        time.sleep(SLOT_POLL_SECONDS)
+
+
+def _refused(error: BaseException | None) -> bool:
+    """True if the server said no slot is free (HTTP 423), not that something broke."""
+    cause = error.__cause__ if isinstance(error, ConcurrencySlotAcquisitionError) else error
+    return isinstance(cause, httpx.HTTPStatusError) and cause.response.status_code == 423
+
+
+class _HideRefusedSlotRequests(logging.Filter):
+    """Drop Prefect's error line for each of our single attempts the server refused.
+
+    Prefect's slot service logs "failed to process item" for any request that
+    raised; with its default retries a 423 never gets there, so only our
+    polling does, and it is expected. Any other failure is still logged.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        item = record.args[-1] if isinstance(record.args, tuple) and record.args else None
+        future = item[-1] if isinstance(item, tuple) and item else None
+        if isinstance(future, concurrent.futures.Future) and future.done():
+            return future.cancelled() or not _refused(future.exception())
+        return True
+
+
+logging.getLogger("prefect._internal.concurrency").addFilter(_HideRefusedSlotRequests())

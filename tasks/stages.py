@@ -2,7 +2,9 @@
 
 Retries and timeouts come from settings, applied by the flow with
 ``task.with_options(...)``; ``retry_if_retryable`` keeps broken input from being
-retried (an encrypted archive stays encrypted).
+retried (an encrypted archive stays encrypted). The tasks carry no tags: Prefect
+asks its API for a tag concurrency slot at the start of every tagged task run,
+which cost about 1.6 s per task on the SQLite-backed server (README Performance).
 """
 
 import contextlib
@@ -12,7 +14,6 @@ from pathlib import Path
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.concurrency.sync import concurrency
 from pydantic import BaseModel
 
 from comic2pdf.archive import ExtractLimits, extract_pages
@@ -24,7 +25,6 @@ from comic2pdf.publish import place_file, remove_tree
 from comic2pdf.rawpdf import build_raw_pdf
 from comic2pdf.settings import Settings
 from comic2pdf.validate import JOB_KEY_FIELD, read_job_key, validate_pdf
-from tasks.limits import OCR_LIMIT, PREP_LIMIT
 from tasks.report import ocr_progress_reporter
 
 
@@ -69,38 +69,31 @@ def ocr_options(settings: Settings) -> OcrOptions:
         optimize=settings.ocr_optimize,
         output_type=settings.ocr_output_type.value,
         downsample_above=settings.ocr_downsample_above,
+        fast_raster=settings.ocr_fast_raster,
         tesseract_timeout=settings.ocr_tesseract_timeout,
     )
 
 
 @contextlib.contextmanager
-def stage_attempt(
-    settings: Settings, job_key: str | None, stage: str, limit: str | None = None
-) -> Iterator[None]:
-    """One attempt of a stage: a slot of its global limit, counted in the job database.
+def stage_attempt(settings: Settings, job_key: str | None, stage: str) -> Iterator[None]:
+    """One attempt of a stage, counted in the job database (one-shot jobs, *job_key* None, are not).
 
-    *job_key* is None for one-shot conversions: they keep no job record and take
-    no slot (one process converts its files one after another; asking the API
-    for a slot costs seconds when its database is busy, see README Performance).
+    The global concurrency slot is taken by the flow around the task
+    (``tasks.limits.stage_slot``), not here: see that function for why.
     """
-    with contextlib.ExitStack() as stack:
-        if limit and job_key:
-            stack.enter_context(concurrency(limit))
-        if job_key:
-            with JobDB(settings.db_path) as db:
-                db.start_stage(job_key, stage)
-        started = time.monotonic()
-        yield
-        if job_key:
-            with JobDB(settings.db_path) as db:
-                db.observe(
-                    "stage_duration_seconds", time.monotonic() - started, labels={"stage": stage}
-                )
+    if job_key:
+        with JobDB(settings.db_path) as db:
+            db.start_stage(job_key, stage)
+    started = time.monotonic()
+    yield
+    if job_key:
+        with JobDB(settings.db_path) as db:
+            seconds = time.monotonic() - started
+            db.observe("stage_duration_seconds", seconds, labels={"stage": stage})
 
 
 @task(
     name="prep",
-    tags=["comic2pdf", "prep"],
     cache_policy=NO_CACHE,
     retry_condition_fn=retry_if_retryable,
 )
@@ -112,7 +105,7 @@ def prep(
     *identity* (job key and generation) is recorded in the PDF so that finalize
     can recognise an output of this same job.
     """
-    with stage_attempt(settings, job_key, "prep", PREP_LIMIT):
+    with stage_attempt(settings, job_key, "prep"):
         return _prep(archive, work, identity, settings)
 
 
@@ -137,13 +130,12 @@ def _prep(archive: Path, work: Path, identity: str, settings: Settings) -> Prepa
 
 @task(
     name="ocr",
-    tags=["comic2pdf", "ocr"],
     cache_policy=NO_CACHE,
     retry_condition_fn=retry_if_retryable,
 )
 def ocr(prepared: Prepared, settings: Settings, job_key: str | None = None) -> Recognised:
     """Add the invisible text layer with ocrmypdf, in a killable process group."""
-    with stage_attempt(settings, job_key, "ocr", OCR_LIMIT):
+    with stage_attempt(settings, job_key, "ocr"):
         result = run_ocr(
             prepared.raw_pdf,
             prepared.raw_pdf.with_name("final.pdf"),
@@ -159,7 +151,6 @@ def ocr(prepared: Prepared, settings: Settings, job_key: str | None = None) -> R
 
 @task(
     name="finalize",
-    tags=["comic2pdf", "finalize"],
     cache_policy=NO_CACHE,
     retry_condition_fn=retry_if_retryable,
 )

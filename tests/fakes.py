@@ -15,8 +15,9 @@ def fake_tesseract(folder: Path, *, behaviour: str, pid_log: Path) -> Path:
 
     behaviour: ``hang`` sleeps forever; ``crash-once`` exits 1 on its first OCR
     call, then behaves; ``disk-full`` fails writing its output as a full disk
-    does (``/dev/full`` answers every write with ENOSPC). Every OCR call appends
-    the fake's pid to *pid_log*.
+    does (``/dev/full`` answers every write with ENOSPC); ``timed`` runs the real
+    one 3 s late, writing ``start``/``end`` lines with times to ``<pid_log>.times``. Every
+    OCR call appends the fake's pid to *pid_log*.
     """
     folder.mkdir(parents=True, exist_ok=True)
     actions = {
@@ -27,6 +28,13 @@ def fake_tesseract(folder: Path, *, behaviour: str, pid_log: Path) -> Path:
             f'exec {REAL_TESSERACT} "$@"'
         ),
         "disk-full": 'printf "page text" | cat > /dev/full',
+        "timed": (
+            f'echo "start $(date +%s.%N)" >> "{pid_log}.times"\n'
+            "sleep 3\n"  # long enough to overlap with another comic's OCR if allowed to
+            f'{REAL_TESSERACT} "$@"; status=$?\n'
+            f'echo "end $(date +%s.%N)" >> "{pid_log}.times"\n'
+            "exit $status"
+        ),
     }
     script = folder / "tesseract"
     script.write_text(

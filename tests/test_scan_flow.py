@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from prefect.client.orchestration import get_client
 
 from comic2pdf.jobdb import JobDB, State
 from comic2pdf.samples import make_comic
@@ -238,3 +239,47 @@ def test_scan_then_push_reaches_the_gateway(data_dir, inbox, pushgateway, monkey
     assert total(samples, "comic2pdf_stage_duration_seconds_count") >= 3  # prep, ocr, finalize
     assert total(samples, "comic2pdf_last_success_timestamp_seconds") > 0
     assert json.loads((data_dir / "index" / "metrics.json").read_text())["done"] == 1
+
+
+def ocr_intervals(times_log: Path) -> list[tuple[float, float]]:
+    """(start, end) of each Tesseract run, from a ``timed`` fake's log (runs one at a time)."""
+    events = [line.split() for line in times_log.read_text().splitlines()]
+    starts = sorted(float(t) for kind, t in events if kind == "start")
+    ends = sorted(float(t) for kind, t in events if kind == "end")
+    return list(zip(starts, ends, strict=True))
+
+
+def overlapping(intervals: list[tuple[float, float]]) -> bool:
+    ordered = sorted(intervals)
+    return any(later[0] < earlier[1] for earlier, later in zip(ordered, ordered[1:]))
+
+
+@pytest.mark.parametrize("ocr_concurrency", [1, 3])
+def test_the_global_ocr_limit_holds_while_two_comics_convert_at_once(
+    data_dir, inbox, tmp_path, monkeypatch, ocr_concurrency
+):
+    """OCR_CONCURRENCY=1: never two OCRs at once; 3: they do overlap (the control).
+
+    The slot is held in the scanning process's flow runs; the limit lives in the
+    Prefect server, so it holds the same way across processes and hosts.
+    """
+    pid_log = tmp_path / "pids"
+    bin_dir = fake_tesseract(tmp_path / "bin", behaviour="timed", pid_log=pid_log)
+    monkeypatch.setenv("PATH", path_with(bin_dir))
+    monkeypatch.setenv("OCR_CONCURRENCY", str(ocr_concurrency))
+    monkeypatch.setenv("OCR_JOBS", "1")  # one page, one Tesseract per comic
+    for n in range(2):
+        make_comic(inbox / f"C{n}.cbz", title=f"C{n}", pages=1, size=(1200, 1800), seed=n)
+
+    report = scan_inbox()
+
+    assert report.outcomes == {"done": 2}
+    intervals = ocr_intervals(pid_log.with_name("pids.times"))
+    assert len(intervals) == 2
+    assert overlapping(intervals) is (ocr_concurrency > 1)
+    with get_client(sync_client=True) as client:
+        limits = {
+            name: client.read_global_concurrency_limit_by_name(name).limit
+            for name in ("comic2pdf-prep", "comic2pdf-ocr")
+        }
+    assert limits == {"comic2pdf-prep": 2, "comic2pdf-ocr": ocr_concurrency}
