@@ -23,7 +23,7 @@ from comic2pdf.publish import remove_tree
 from comic2pdf.settings import Settings, load_settings
 from flows.convert import convert_comic
 from flows.duplicates import apply_pending_decisions
-from tasks.limits import ensure_concurrency_limits
+from tasks.limits import ensure_concurrency_limits, pass_slots
 
 
 class ScanReport(BaseModel):
@@ -76,7 +76,10 @@ def scan_inbox() -> ScanReport:
     apply_pending_decisions(settings)
     sweep_work_dirs(settings)
     paths = inputs_to_start(settings)
-    with ThreadPoolExecutor(max_workers=settings.max_jobs_in_flight) as pool:
+    with (
+        pass_slots(settings, len(paths)),
+        ThreadPoolExecutor(max_workers=settings.max_jobs_in_flight) as pool,
+    ):
         outcomes = Counter(pool.map(_convert, paths))
     report = ScanReport(
         started=len(paths), outcomes=dict(outcomes), waiting=waiting_files(settings)

@@ -5,6 +5,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 
 import httpx
@@ -48,35 +49,50 @@ def ensure_concurrency_limits(settings: Settings) -> None:
 def stage_slot(limit: str, settings: Settings, *, take: bool) -> Iterator[None]:
     """Hold a slot of the global *limit* around a stage's task (its retries included).
 
-    Prefect's own waiting is slow for us, so the slot is asked for our way:
+    The flow runs of one process queue among themselves first (a semaphore of
+    the limit's size). Then the slot comes from Prefect, unless this process
+    already holds slots for a whole scan pass (``pass_slots``).
 
-    - The flow runs of one process first queue among themselves (a semaphore
-      of the limit's size): a request the server refuses (HTTP 423) is retried
-      by Prefect after the limit's average occupancy, up to 30 s, which left
-      the cores idle between comics. Queued locally, the slot is usually free.
-    - One request at a time per process, each a single attempt; refused, we
-      ask again after SLOT_POLL_SECONDS. Simultaneous requests made the
-      SQLite-backed server answer "database is locked" (HTTP 503), and
-      Prefect's client waits 2 s before trying again.
-    - Asked by the flow before the task run starts: from inside the task, the
-      request met the server still recording the task's start (503 again).
-
-    Across processes and hosts the Prefect limit holds as before.
+    Asked by the flow before the task run starts: from inside the task, the
+    request met the SQLite-backed server still recording the task's start
+    ("database is locked", HTTP 503) and Prefect's client waited 2 s.
     """
     if not take:
         yield
         return
     with _local_gate(limit, stage_limits(settings)[limit]), contextlib.ExitStack() as held:
-        _take_global_slot(held, limit)
+        if not _pass_holds[limit]:
+            _take_global_slots(held, limit, 1)
         yield
 
 
-#: Pause before asking again for a slot another process holds.
+@contextlib.contextmanager
+def pass_slots(settings: Settings, jobs: int) -> Iterator[None]:
+    """Hold the slots a scan pass of *jobs* conversions can use, for the whole pass.
+
+    Asking Prefect per comic left the cores idle between comics: each request
+    the busy SQLite-backed server answered with HTTP 503 cost 2 s of Prefect's
+    backoff, and a refused one (423) is retried after the limit's average
+    occupancy, up to 30 s. Held per pass, the handoff between this process's
+    comics is local; other processes and hosts get the slots between passes.
+    """
+    with contextlib.ExitStack() as held:
+        for limit, size in stage_limits(settings).items():
+            if wanted := min(size, jobs):
+                _take_global_slots(held, limit, wanted)
+                _pass_holds[limit] += 1
+                held.callback(_pass_holds.subtract, [limit])
+        yield
+
+
+#: Pause before asking again for slots another process holds.
 SLOT_POLL_SECONDS = 0.5
 
 _gates: dict[tuple[str, int], threading.BoundedSemaphore] = {}
 _gates_lock = threading.Lock()
 _request_lock = threading.Lock()
+#: Scan passes of this process now holding slots of each limit for their conversions.
+_pass_holds: Counter[str] = Counter()
 
 
 def _local_gate(limit: str, size: int) -> threading.BoundedSemaphore:
@@ -84,12 +100,17 @@ def _local_gate(limit: str, size: int) -> threading.BoundedSemaphore:
         return _gates.setdefault((limit, size), threading.BoundedSemaphore(size))
 
 
-def _take_global_slot(held: contextlib.ExitStack, limit: str) -> None:
-    """Enter ``concurrency(limit)`` on *held*, polling while another process holds the slots."""
+def _take_global_slots(held: contextlib.ExitStack, limit: str, slots: int) -> None:
+    """Enter ``concurrency(limit, slots)`` on *held*, polling while other processes hold them.
+
+    One single-attempt request at a time per process: a refused one (423) is
+    asked again after SLOT_POLL_SECONDS instead of Prefect's longer waits, and
+    our requests do not collide with each other in the server's database.
+    """
     while True:
         with _request_lock:
             try:
-                held.enter_context(concurrency(limit, max_retries=0))
+                held.enter_context(concurrency(limit, occupy=slots, max_retries=0))
                 return
             except ConcurrencySlotAcquisitionError as e:
                 if not _refused(e):

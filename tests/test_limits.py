@@ -9,17 +9,27 @@ from prefect.client.orchestration import get_client
 from prefect.concurrency.sync import concurrency
 
 from comic2pdf.settings import load_settings
-from tasks.limits import OCR_LIMIT, PREP_LIMIT, ensure_concurrency_limits, stage_slot
+from tasks.limits import (
+    OCR_LIMIT,
+    PREP_LIMIT,
+    ensure_concurrency_limits,
+    pass_slots,
+    stage_slot,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 
 
-def limit_sizes() -> dict[str, int]:
+def read_limits(field: str) -> dict[str, int]:
     with get_client(sync_client=True) as client:
         return {
-            name: client.read_global_concurrency_limit_by_name(name).limit
+            name: getattr(client.read_global_concurrency_limit_by_name(name), field)
             for name in (PREP_LIMIT, OCR_LIMIT)
         }
+
+
+def limit_sizes() -> dict[str, int]:
+    return read_limits("limit")
 
 
 def test_limits_follow_the_settings(data_dir, monkeypatch):
@@ -58,8 +68,7 @@ def test_a_slot_held_by_another_process_is_taken_soon_after_it_is_freed(data_dir
     assert events["ours"] >= events["released"]  # it waited for the slot
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == []  # refused attempts are expected while waiting, not errors
-    with get_client(sync_client=True) as client:
-        assert client.read_global_concurrency_limit_by_name(OCR_LIMIT).active_slots == 0
+    assert read_limits("active_slots") == {PREP_LIMIT: 0, OCR_LIMIT: 0}
 
 
 def test_one_process_queues_its_own_flows_before_asking(data_dir):
@@ -84,3 +93,16 @@ def test_one_process_queues_its_own_flows_before_asking(data_dir):
     for thread in threads:
         thread.join(timeout=120)
     assert most == [1] and inside == [0]
+
+
+def test_a_scan_pass_holds_the_slots_its_conversions_use(data_dir):
+    """One request per limit for the pass; its conversions ask Prefect for nothing more."""
+    settings = load_settings()  # PREP_CONCURRENCY=2, OCR_CONCURRENCY=1
+    ensure_concurrency_limits(settings)
+    with pass_slots(settings, jobs=3):
+        assert read_limits("active_slots") == {PREP_LIMIT: 2, OCR_LIMIT: 1}
+        with stage_slot(OCR_LIMIT, settings, take=True):
+            assert read_limits("active_slots") == {PREP_LIMIT: 2, OCR_LIMIT: 1}
+    with pass_slots(settings, jobs=1):
+        assert read_limits("active_slots") == {PREP_LIMIT: 1, OCR_LIMIT: 1}
+    assert read_limits("active_slots") == {PREP_LIMIT: 0, OCR_LIMIT: 0}
