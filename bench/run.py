@@ -537,10 +537,11 @@ def scan_notes(bench: Bench, files: int) -> list[str]:
     child = child_result(usage)
     domain, flow = child["domain"], child["flow"]
     return [
-        f"idle scan of {files} files in in/, domain part (decisions, orphans, stable files, "
-        f"waiting count): {min(domain):.3f}-{max(domain):.3f} s per pass",
-        f"idle scan, whole scan-inbox flow run: {min(flow[1:]):.2f}-{max(flow[1:]):.2f} s per "
-        f"pass once Prefect is up (first pass {flow[0]:.1f} s); files hashed: {child['hashed']}",
+        f"idle scan of {files} files in in/, a `comic2pdf scan` pass (has_work finds nothing: "
+        f"no flow run): {min(domain):.3f}-{max(domain):.3f} s per pass",
+        f"idle scan as a scan-inbox flow run (scheduled deployment): {min(flow[1:]):.2f}-"
+        f"{max(flow[1:]):.2f} s per pass once Prefect is up (first pass {flow[0]:.1f} s); "
+        f"files hashed: {child['hashed']}",
     ]
 
 
@@ -552,7 +553,6 @@ def child_result(usage: Usage) -> dict:
 def scan_child() -> None:
     """`--scan-child`: time scan passes over DATA_DIR; print JSON (runs in its own process)."""
     from comic2pdf import jobkey
-    from comic2pdf.duplicates import pending_decisions
     from comic2pdf.settings import load_settings, prepare_flow_environment
     from flows import scan
 
@@ -564,8 +564,7 @@ def scan_child() -> None:
     domain = []
     for _ in range(3):
         started = time.monotonic()
-        pending_decisions(settings)
-        scan.inputs_to_start(settings)
+        assert not scan.has_work(settings)  # what `comic2pdf scan` checks before a flow run
         scan.waiting_files(settings)
         domain.append(time.monotonic() - started)
     flow = []

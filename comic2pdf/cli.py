@@ -67,14 +67,20 @@ def cmd_scan(args: argparse.Namespace) -> int:
     ensure_layout(settings)
     tools.check_languages(settings.languages)
     prepare_flow_environment(settings)
-    from flows.scan import scan_inbox
+    from flows.scan import has_work, scan_inbox, waiting_files
 
     for _ in range(MAX_ONCE_PASSES if args.once else sys.maxsize):
-        report = scan_inbox()
-        print(f"scan: started {report.started} {report.outcomes}, {report.waiting} waiting")
-        if args.once and report.started == 0 and report.waiting == 0:
+        if has_work(settings):  # idle passes start no flow run (README Performance)
+            report = scan_inbox()
+            print(f"scan: started {report.started} {report.outcomes}, {report.waiting} waiting")
+            started, waiting = report.started, report.waiting
+        else:
+            started, waiting = 0, waiting_files(settings)
+            if args.once:
+                print(f"scan: nothing to start, {waiting} waiting")
+        if args.once and started == 0 and waiting == 0:
             return 0
-        if args.once and report.started:
+        if args.once and started:
             continue  # more may be claimable right away
         time.sleep(min(settings.stable_seconds, 1) if args.once else settings.scan_interval_seconds)
     return 0

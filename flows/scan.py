@@ -11,6 +11,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
+from comic2pdf.duplicates import pending_decisions
 from comic2pdf.inbox import (
     ensure_layout,
     expired_work_dirs,
@@ -38,6 +39,20 @@ def inputs_to_start(settings: Settings) -> list[Path]:
         settings.in_dir, stable_seconds=settings.stable_seconds
     )
     return found[: settings.max_jobs_in_flight]
+
+
+def has_work(settings: Settings) -> bool:
+    """Whether a scan pass would do anything: a decision, an old work folder, an input.
+
+    Checked without Prefect, so ``comic2pdf scan`` skips idle passes: a
+    scan-inbox flow run costs about a second of Prefect bookkeeping even when
+    it finds nothing (README Performance).
+    """
+    return bool(
+        pending_decisions(settings)
+        or expired_work_dirs(settings, in_flight=set())
+        or inputs_to_start(settings)
+    )
 
 
 def waiting_files(settings: Settings) -> int:

@@ -1,7 +1,11 @@
 """What the Prefect UI shows for a comic: a progress bar during OCR and a summary at the end."""
 
+import contextlib
+import contextvars
+import logging
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 
 from prefect.artifacts import (
     create_markdown_artifact,
@@ -9,25 +13,80 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
+log = logging.getLogger(__name__)
+
 
 def artifact_key(name: str) -> str:
     """Prefect artifact keys allow lowercase letters, digits and dashes only."""
     return "comic2pdf-" + (re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "comic")
 
 
-def ocr_progress_reporter(name: str) -> Callable[[str, float, float | None], None]:
-    """A progress artifact for the OCR of *name*, and the callback that advances it."""
+@contextlib.contextmanager
+def ocr_progress(name: str) -> Iterator[Callable[[str, float, float | None], None]]:
+    """A progress artifact for the OCR of *name*; yields the callback that advances it.
+
+    The callback runs on the thread reading ocrmypdf's stderr, so it only notes
+    the latest value: a thread of its own sends it. A slow or failing API then
+    never stalls that reader (a full pipe would stall ocrmypdf itself), and
+    pages that finish while a request is in flight are sent as one update.
+    """
     artifact_id = create_progress_artifact(progress=0.0, description=f"OCR of {name}")
-    last = [-1]
+    sender = _LatestValueSender(lambda value: update_progress_artifact(artifact_id, progress=value))
 
     def report(step: str, done: float, total: float | None) -> None:
-        # Only whole pages of the OCR step: one API call per page, not per event.
-        if step != "OCR" or not total or int(done) == last[0]:
-            return
-        last[0] = int(done)
-        update_progress_artifact(artifact_id, progress=100.0 * done / total)
+        if step == "OCR" and total:  # whole pages of the OCR step
+            sender.offer(100.0 * done / total)
 
-    return report
+    sender.start()
+    try:
+        yield report
+    finally:
+        sender.stop(timeout=PROGRESS_FLUSH_SECONDS)
+
+
+#: How long the end of an OCR waits for its last progress update to reach the API.
+PROGRESS_FLUSH_SECONDS = 5.0
+
+
+class _LatestValueSender:
+    """Send the latest offered value with *send*, from a daemon thread; failures are logged."""
+
+    def __init__(self, send: Callable[[float], object]) -> None:
+        self._send = send
+        self._latest: float | None = None
+        self._wake = threading.Event()
+        self._stopping = False
+        # A copy of the caller's context: Prefect finds its API client and settings there.
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(target=context.run, args=(self._loop,), daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def offer(self, value: float) -> None:
+        self._latest = value
+        self._wake.set()
+
+    def stop(self, *, timeout: float) -> None:
+        """Send what is left, waiting at most *timeout* seconds for it."""
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout=timeout)
+
+    def _loop(self) -> None:
+        sent = None
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            value = self._latest
+            if value is not None and value != sent:
+                try:
+                    self._send(value)
+                    sent = value
+                except Exception as e:  # noqa: BLE001 - progress is best effort; OCR goes on
+                    log.warning("could not update the OCR progress artifact: %s", e)
+            if self._stopping:
+                return
 
 
 def table(rows: dict[str, object]) -> str:

@@ -25,7 +25,7 @@ from comic2pdf.publish import place_file, remove_tree
 from comic2pdf.rawpdf import build_raw_pdf
 from comic2pdf.settings import Settings
 from comic2pdf.validate import JOB_KEY_FIELD, read_job_key, validate_pdf
-from tasks.report import ocr_progress_reporter
+from tasks.report import ocr_progress
 
 
 class Prepared(BaseModel):
@@ -135,14 +135,14 @@ def _prep(archive: Path, work: Path, identity: str, settings: Settings) -> Prepa
 )
 def ocr(prepared: Prepared, settings: Settings, job_key: str | None = None) -> Recognised:
     """Add the invisible text layer with ocrmypdf, in a killable process group."""
-    with stage_attempt(settings, job_key, "ocr"):
+    with stage_attempt(settings, job_key, "ocr"), ocr_progress(prepared.name) as on_progress:
         result = run_ocr(
             prepared.raw_pdf,
             prepared.raw_pdf.with_name("final.pdf"),
             options=ocr_options(settings),
             pages=prepared.pages,
             timeout=settings.ocr_timeout_seconds,
-            on_progress=ocr_progress_reporter(prepared.name),
+            on_progress=on_progress,
         )
     return Recognised(
         pdf=result.pdf, pages_without_text=result.pages_without_text, seconds=result.seconds

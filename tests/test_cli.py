@@ -62,3 +62,42 @@ def test_bad_setting_is_a_clear_error(tmp_path):
     assert done.returncode == 2
     assert "OCR_LANG" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_an_idle_scan_starts_no_flow_run(tmp_path):
+    """Nothing to take: `scan --once` ends without asking Prefect (its API here is a dead port)."""
+    data = tmp_path / "data"
+    (data / "in").mkdir(parents=True)
+    (data / "in" / "still arriving.cbz.part").write_bytes(b"PK")
+    env = {**os.environ, "DATA_DIR": str(data), "PREFECT_API_URL": "http://127.0.0.1:9/api"}
+    done = run_cli("scan", "--once", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "scan: nothing to start, 0 waiting"
+
+
+def test_has_work_sees_each_kind_of_work(tmp_path, monkeypatch):
+    from comic2pdf.duplicates import DECISION_FILE
+    from comic2pdf.inbox import ensure_layout
+    from comic2pdf.settings import load_settings
+    from flows.scan import has_work
+
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("STABLE_SECONDS", "0")
+    monkeypatch.setenv("KEEP_WORK_DIR_DAYS", "1")
+    settings = load_settings()
+    ensure_layout(settings)
+    (settings.in_dir / "new.cbz.part").write_bytes(b"PK")
+    assert not has_work(settings)
+    (settings.in_dir / "new.cbz.part").rename(settings.in_dir / "new.cbz")
+    assert has_work(settings)
+    (settings.in_dir / "new.cbz").unlink()
+    old = settings.work_dir / "abc__def"
+    old.mkdir(parents=True)
+    os.utime(old, (0, 0))
+    assert has_work(settings)
+    old.rmdir()
+    held = settings.hold_dir / "abc__def"
+    held.mkdir(parents=True)
+    assert not has_work(settings)
+    (held / DECISION_FILE).write_text('{"action": "DISCARD"}')
+    assert has_work(settings)
