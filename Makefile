@@ -17,10 +17,12 @@ demo: samples
 
 test: setup
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 lint: setup
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m ruff format --check comic2pdf tasks flows deployments
 
 deploy: setup

@@ -445,7 +445,7 @@ class JobDB:
             else:
                 _requeue_as_new_run(conn, job_key, fields, now)
             _count(conn, "jobs_claimed")
-            return ClaimResult(ClaimStatus.CLAIMED, _select_job(conn, job_key))
+            return ClaimResult(ClaimStatus.CLAIMED, _existing_job(conn, job_key))
 
     def start_stage(self, job_key: str, stage: Stage | str, *, run_id: str | None = None) -> int:
         """Mark the job RUNNING in ``stage`` and count the attempt; return its number.
@@ -516,7 +516,7 @@ class JobDB:
             _observe(
                 conn, "job_duration_seconds", _seconds_since(job.claimed_at), {"outcome": "done"}
             )
-            return _select_job(conn, job_key)
+            return _existing_job(conn, job_key)
 
     def fail_job(
         self,
@@ -558,7 +558,7 @@ class JobDB:
             _observe(
                 conn, "job_duration_seconds", _seconds_since(job.claimed_at), {"outcome": "error"}
             )
-            return _select_job(conn, job_key)
+            return _existing_job(conn, job_key)
 
     def set_input_path(self, job_key: str, input_path: Path | str) -> None:
         """Record where the input is now, after moving it."""
@@ -617,7 +617,7 @@ class JobDB:
             }
             _requeue_as_new_run(conn, job_key, fields, now)
             _count(conn, "jobs_claimed")
-            return _select_job(conn, job_key)
+            return _existing_job(conn, job_key)
 
     def get_job(self, job_key: str) -> Job | None:
         with self._read() as conn:

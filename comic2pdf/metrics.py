@@ -407,10 +407,10 @@ def _family(metric: Metric, data: "MetricData", versions: Mapping[str, str]) -> 
     name = f"{PREFIX}{metric.name}"
     names = list(metric.labels)
     if metric.kind is Kind.HISTOGRAM:
-        family = HistogramMetricFamily(name, metric.description, labels=names)
+        histogram = HistogramMetricFamily(name, metric.description, labels=names)
         for labels, counts, total in _histogram_samples(metric, data):
-            family.add_metric([labels[label] for label in names], counts, total)
-        return family
+            histogram.add_metric([labels[label] for label in names], counts, total)
+        return histogram
     make = CounterMetricFamily if metric.kind is Kind.COUNTER else GaugeMetricFamily
     family = make(name, metric.description, labels=names)
     for labels, value in _samples(metric, data):
@@ -463,7 +463,7 @@ def _histogram_samples(
 
 
 def _cumulative(metric: Metric, buckets: Mapping[str, int], count: int) -> list[tuple[str, float]]:
-    cumulative = []
+    cumulative: list[tuple[str, float]] = []
     for bound in metric.buckets:
         below = sum(n for le, n in buckets.items() if float(le) <= bound)
         cumulative.append((floatToGoString(bound), below))

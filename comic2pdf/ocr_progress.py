@@ -25,8 +25,8 @@ class ParentProgress:
         self._report()
         return self
 
-    def __exit__(self, *exc_info: object) -> bool:
-        return False
+    def __exit__(self, *exc_info: object) -> None:
+        return None
 
     def update(self, n: float = 1, *, completed: float | None = None) -> None:
         self.done = completed if completed is not None else self.done + n

@@ -183,7 +183,7 @@ def _jpeg_page(page: pikepdf.Page) -> JpegPage | None:
         return None
     name, placement = drawn
     box = [float(value) for value in page.mediabox]
-    image = page.resources.get("/XObject", {}).get(name)
+    image = page.resources.get("/XObject", pikepdf.Dictionary()).get(name)
     if image is None or not _covers(placement, box):
         return None
     return _plain_jpeg(image, (box[2] - box[0], box[3] - box[1]))
@@ -203,6 +203,8 @@ def _only_drawing(page: pikepdf.Page) -> tuple[pikepdf.Name, list[float]] | None
     if [operator for operator, _ in ops] != ["cm", "Do"]:
         return None
     (_, matrix), (_, (name,)) = ops  # a malformed one raises ValueError: no fast path
+    if not isinstance(name, pikepdf.Name):
+        return None
     return name, [float(value) for value in matrix]
 
 

@@ -207,7 +207,7 @@ def _flatten_palette(im: Image.Image) -> Image.Image:
     """Flatten a palette image by flattening its palette, so it stays a palette image."""
     colours = Image.new("P", (256, 1))
     colours.putdata(range(256))
-    colours.putpalette(im.getpalette())
+    colours.putpalette(im.getpalette() or [])  # a P image always has one
     colours.info["transparency"] = im.info["transparency"]
     flat_colours = _flatten(colours).convert("RGB")
     result = im.copy()

@@ -9,6 +9,7 @@ Each field is an environment variable of the same name in upper case
 import os
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -169,7 +170,7 @@ class Settings(BaseSettings):
         return self.index_dir / "metrics.json"
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Build settings from the environment, with explicit overrides on top."""
     given = {key: value for key, value in overrides.items() if value is not None}
     return Settings(**given)
