@@ -35,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `python bench/run.py` from anywhere, without installing
 
+from comic2pdf.proc import kill_group  # noqa: E402
 from comic2pdf.samples import SampleComic, make_comic  # noqa: E402
 
 SAMPLE_SECONDS = 0.1
@@ -456,13 +457,7 @@ def prefect_server(folder: Path) -> Iterator[dict[str, str] | None]:
     try:
         yield env | {"PREFECT_API_URL": url} if _healthy(url, server, 120) else None
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        kill_group(server, grace=15)
 
 
 def _free_port() -> int:

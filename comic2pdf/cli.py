@@ -69,20 +69,29 @@ def cmd_scan(args: argparse.Namespace) -> int:
     prepare_flow_environment(settings)
     from flows.scan import has_work, scan_inbox, waiting_files
 
-    for _ in range(MAX_ONCE_PASSES if args.once else sys.maxsize):
-        if has_work(settings):  # idle passes start no flow run (README Performance)
-            report = scan_inbox()
-            print(f"scan: started {report.started} {report.outcomes}, {report.waiting} waiting")
-            started, waiting = report.started, report.waiting
-        else:
-            started, waiting = 0, waiting_files(settings)
-            if args.once:
-                print(f"scan: nothing to start, {waiting} waiting")
-        if args.once and started == 0 and waiting == 0:
-            return 0
-        if args.once and started:
+    def scan_pass() -> tuple[int, int]:
+        """(started, waiting); an idle pass starts no flow run (README Performance)."""
+        if not has_work(settings):
+            if not args.once:
+                return 0, 0
+            waiting = waiting_files(settings)  # whether --once is done
+            print(f"scan: nothing to start, {waiting} waiting")
+            return 0, waiting
+        report = scan_inbox()
+        print(f"scan: started {report.started} {report.outcomes}, {report.waiting} waiting")
+        return report.started, report.waiting
+
+    if not args.once:
+        while True:
+            scan_pass()
+            time.sleep(settings.scan_interval_seconds)
+    for _ in range(MAX_ONCE_PASSES):
+        started, waiting = scan_pass()
+        if started:
             continue  # more may be claimable right away
-        time.sleep(min(settings.stable_seconds, 1) if args.once else settings.scan_interval_seconds)
+        if waiting == 0:
+            return 0
+        time.sleep(min(settings.stable_seconds, 1))
     return 0
 
 

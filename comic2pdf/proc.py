@@ -101,12 +101,12 @@ def run(
     return Completed(args, returncode, "\n".join(tail), time.monotonic() - started)
 
 
-def kill_group(proc: subprocess.Popen[str]) -> None:
-    """SIGTERM the child's process group, then SIGKILL whatever is left."""
+def kill_group(proc: subprocess.Popen, *, grace: float = KILL_GRACE_SECONDS) -> None:
+    """SIGTERM the child's process group, then SIGKILL whatever is left after *grace* seconds."""
     pgid = proc.pid  # start_new_session: the child leads its own group
     _signal_group(pgid, signal.SIGTERM)
     try:
-        proc.wait(timeout=KILL_GRACE_SECONDS)
+        proc.wait(timeout=grace)
     except subprocess.TimeoutExpired:
         log.warning("process group %s ignored SIGTERM; sending SIGKILL", pgid)
     # Grandchildren may outlive the leader: always finish the group off.

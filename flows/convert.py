@@ -33,7 +33,7 @@ from comic2pdf.inbox import (
 from comic2pdf.jobdb import JobDB, State
 from comic2pdf.publish import remove_tree
 from comic2pdf.settings import Settings, load_settings
-from tasks.limits import OCR_LIMIT, PREP_LIMIT, ensure_concurrency_limits, stage_slot
+from tasks.limits import OCR_LIMIT, PREP_LIMIT, stage_slot
 from tasks.report import publish_summary
 from tasks.stages import Prepared, Recognised, finalize, ocr, ocr_options, prep
 
@@ -301,7 +301,6 @@ def convert_comic(
     archive = Path(path).absolute()
     try:
         if is_inside(archive, settings.data_dir):
-            ensure_concurrency_limits(settings)  # only inbox jobs take slots
             result = convert_inbox_file(archive, settings, force=force_reprocess)
         else:
             result = convert_one_shot(archive, Path(out_dir or settings.out_dir), settings)

@@ -24,7 +24,7 @@ from comic2pdf.publish import remove_tree
 from comic2pdf.settings import Settings, load_settings
 from flows.convert import convert_comic
 from flows.duplicates import apply_pending_decisions
-from tasks.limits import ensure_concurrency_limits, pass_slots
+from tasks.limits import pass_slots
 
 
 class ScanReport(BaseModel):
@@ -87,7 +87,6 @@ def scan_inbox() -> ScanReport:
     """One pass over the inbox; every started conversion is waited for."""
     settings = load_settings()
     ensure_layout(settings)
-    ensure_concurrency_limits(settings)
     apply_pending_decisions(settings)
     sweep_work_dirs(settings)
     paths = inputs_to_start(settings)

@@ -30,19 +30,21 @@ def stage_limits(settings: Settings) -> dict[str, int]:
 
 def ensure_concurrency_limits(settings: Settings) -> None:
     """Create the limits if missing, and bring their sizes in line with the settings."""
+    for name, size in stage_limits(settings).items():
+        _ensure_limit(name, size)
+
+
+def _ensure_limit(name: str, size: int) -> None:
     with get_client(sync_client=True) as client:
-        for name, size in stage_limits(settings).items():
-            try:
-                existing = client.read_global_concurrency_limit_by_name(name)
-            except ObjectNotFound:
-                client.create_global_concurrency_limit(
-                    GlobalConcurrencyLimitCreate(name=name, limit=size)
-                )
-                continue
-            if existing.limit != size:
-                client.update_global_concurrency_limit(
-                    name, GlobalConcurrencyLimitUpdate(limit=size)
-                )
+        try:
+            existing = client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            client.create_global_concurrency_limit(
+                GlobalConcurrencyLimitCreate(name=name, limit=size)
+            )
+            return
+        if existing.limit != size:
+            client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(limit=size))
 
 
 @contextlib.contextmanager
@@ -60,9 +62,10 @@ def stage_slot(limit: str, settings: Settings, *, take: bool) -> Iterator[None]:
     if not take:
         yield
         return
-    with _local_gate(limit, stage_limits(settings)[limit]), contextlib.ExitStack() as held:
+    size = stage_limits(settings)[limit]
+    with _local_gate(limit, size), contextlib.ExitStack() as held:
         if not _pass_holds[limit]:
-            _take_global_slots(held, limit, 1)
+            _take_global_slots(held, limit, 1, size=size)
         yield
 
 
@@ -79,7 +82,7 @@ def pass_slots(settings: Settings, jobs: int) -> Iterator[None]:
     with contextlib.ExitStack() as held:
         for limit, size in stage_limits(settings).items():
             if wanted := min(size, jobs):
-                _take_global_slots(held, limit, wanted)
+                _take_global_slots(held, limit, wanted, size=size)
                 _pass_holds[limit] += 1
                 held.callback(_pass_holds.subtract, [limit])
         yield
@@ -100,13 +103,16 @@ def _local_gate(limit: str, size: int) -> threading.BoundedSemaphore:
         return _gates.setdefault((limit, size), threading.BoundedSemaphore(size))
 
 
-def _take_global_slots(held: contextlib.ExitStack, limit: str, slots: int) -> None:
+def _take_global_slots(held: contextlib.ExitStack, limit: str, slots: int, *, size: int) -> None:
     """Enter ``concurrency(limit, slots)`` on *held*, polling while other processes hold them.
 
-    One single-attempt request at a time per process: a refused one (423) is
-    asked again after SLOT_POLL_SECONDS instead of Prefect's longer waits, and
-    our requests do not collide with each other in the server's database.
+    The limit is created (or resized to *size*) first, here where it is used:
+    Prefect skips a limit that does not exist. One single-attempt request at a
+    time per process: a refused one (423) is asked again after SLOT_POLL_SECONDS
+    instead of Prefect's longer waits, and our requests do not collide with each
+    other in the server's database.
     """
+    _ensure_limit(limit, size)
     while True:
         with _request_lock:
             try:

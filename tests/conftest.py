@@ -2,7 +2,6 @@
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +13,8 @@ from typing import NamedTuple
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+from comic2pdf.proc import kill_group
 
 PUSHGATEWAY = Path("/usr/bin/prometheus-pushgateway")
 
@@ -143,17 +144,6 @@ def start_process(argv: list, log: Path, env: dict, cwd: Path = ROOT) -> subproc
         )  # fmt: skip
 
 
-def stop_group(process: subprocess.Popen) -> None:
-    """SIGTERM the process group, SIGKILL it if it is still there after a grace period."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 class Server(NamedTuple):
     url: str
     env: dict[str, str]  # for client processes: PREFECT_API_URL and nothing else of ours
@@ -182,11 +172,11 @@ def prefect_server_running(folder: Path, *, ui: bool, extra_env: dict[str, str] 
         )  # fmt: skip
         if wait_for_http(f"{url}/health", server, time.monotonic() + 90):
             break
-        stop_group(server)
+        kill_group(server, grace=15)
     else:
         pytest.fail(f"the Prefect server did not start; see {folder / 'server.log'}")
     try:
         with temporary_settings({PREFECT_API_URL: url}):
             yield Server(url, env | {"PREFECT_API_URL": url}, folder / "server.log")
     finally:
-        stop_group(server)
+        kill_group(server, grace=15)

@@ -25,10 +25,11 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.sorting import DeploymentSort, FlowRunSort
 
+from comic2pdf.proc import kill_group
 from comic2pdf.samples import make_comic
 from comic2pdf.settings import Settings
 from deployments.build import build_deployments
-from tests.conftest import BIN, prefect_server_running, start_process, stop_group
+from tests.conftest import BIN, prefect_server_running, start_process
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOWS = {"convert-comic", "scan-inbox", "push-metrics", "resolve-duplicate"}
@@ -263,7 +264,7 @@ def test_make_deploy_and_worker_convert_a_comic(prefect_server, tmp_path):
         flow_run_id = UUID(re.search(r"UUID: ([0-9a-f-]{36})", started.stdout)[1])
         run = wait_for_run(flow_run_id, timeout=180)
     finally:
-        stop_group(worker)
+        kill_group(worker, grace=15)
     log = (tmp_path / "worker.log").read_text()
     assert run.state.is_completed(), f"{run.state}\n{log[-3000:]}"
     assert (out / "x.pdf").stat().st_size > 0
@@ -300,7 +301,7 @@ def test_serve_registers_and_runs_the_schedules(prefect_server, tmp_path):
         # The first scheduled scan runs in the serving process (started in tmp_path).
         run = wait_for_run(first_run_of(scan.id, prefect_server.log, timeout=60), timeout=60)
     finally:
-        stop_group(serve)
+        kill_group(serve, grace=15)
     log = (tmp_path / "serve.log").read_text()
     assert run.state.is_completed(), f"{run.state}\n{log[-3000:]}"
     assert (tmp_path / "data" / "in").is_dir()

@@ -48,7 +48,7 @@ def small_pdf(path: Path) -> Path:
     return path
 
 
-def claim(db: JobDB, path: Path, key: str = KEY):
+def claim(db: JobDB, path: Path, key: str = KEY, profile_json: str | None = None):
     return db.claim_job(
         key,
         input_name=path.name,
@@ -56,7 +56,7 @@ def claim(db: JobDB, path: Path, key: str = KEY):
         input_size=path.stat().st_size,
         file_sha256=key.split("__")[0],
         profile_sha256=key.split("__")[1],
-        profile_json=json.dumps(PROFILE, sort_keys=True),
+        profile_json=profile_json or json.dumps(PROFILE, sort_keys=True),
     )
 
 
@@ -561,7 +561,7 @@ def test_cli_resolves_by_a_key_prefix(settings, db, held, capsys, monkeypatch):
 
 @flow_test
 def test_force_reprocess_converts_the_held_file_again(settings, db, tmp_path):
-    """Needs convert_comic(force_reprocess=True) from the lead's rewrite of flows/convert.py."""
+    """FORCE_REPROCESS converts the held file as a new generation; the old PDF stays."""
     from comic2pdf import jobkey
     from comic2pdf.samples import make_comic
     from flows.convert import job_profile
@@ -573,15 +573,7 @@ def test_force_reprocess_converts_the_held_file_again(settings, db, tmp_path):
     archived = settings.archive_dir / "Again 01.cbz"
     archived.parent.mkdir(parents=True)
     shutil.copyfile(comic.path, archived)
-    db.claim_job(
-        key,
-        input_name=archived.name,
-        input_path=archived,
-        input_size=archived.stat().st_size,
-        file_sha256=key.split("__")[0],
-        profile_sha256=key.split("__")[1],
-        profile_json=jobkey.canonical_json(profile),
-    )
+    claim(db, archived, key, profile_json=jobkey.canonical_json(profile))
     db.start_stage(key, "prep")
     old = small_pdf(settings.out_dir / "Again 01.pdf")
     old_bytes = old.read_bytes()

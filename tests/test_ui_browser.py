@@ -6,22 +6,20 @@ summary artifact's page with ``--dump-dom``. ``--virtual-time-budget`` lets the
 Vue app fetch from the API and render before the DOM is dumped.
 """
 
-import contextlib
 import html
-import os
 import re
 import shutil
-import signal
 import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 
+from comic2pdf.proc import kill_group
 from comic2pdf.samples import make_comic
 from flows.convert import convert_comic
 from tasks.report import artifact_key
-from tests.conftest import prefect_server_running, stop_group
+from tests.conftest import prefect_server_running
 
 pytestmark = pytest.mark.server
 
@@ -59,9 +57,7 @@ def dump_dom(chromium: str, url: str, folder: Path) -> str:
     try:
         dom, _ = browser.communicate(timeout=45)
     finally:
-        stop_group(browser)
-        with contextlib.suppress(ProcessLookupError):  # renderer or GPU processes left behind
-            os.killpg(browser.pid, signal.SIGKILL)
+        kill_group(browser, grace=15)  # renderer or GPU processes left behind too
     assert browser.returncode == 0, (folder / "chromium.log").read_text()[-2000:]
     return dom.decode()
 
