@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 DATA_DIR ?= data
 
-.PHONY: setup demo samples test lint bench deploy worker clean
+.PHONY: setup demo samples test lint bench deploy deploy-docker worker clean
 
 setup:
 	scripts/setup.sh
@@ -26,7 +26,10 @@ lint: setup
 	$(PY) -m ruff format --check comic2pdf tasks flows deployments
 
 deploy: setup
-	scripts/deploy.sh
+	scripts/deploy.sh local
+
+deploy-docker: setup
+	scripts/deploy.sh docker
 
 worker: setup
 	scripts/worker.sh

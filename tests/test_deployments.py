@@ -29,7 +29,9 @@ from comic2pdf.proc import kill_group
 from comic2pdf.samples import make_comic
 from comic2pdf.settings import Settings
 from deployments.build import build_deployments
+from deployments.render import render
 from tests.conftest import BIN, prefect_server_running, start_process
+from tests.fakes import path_with
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOWS = {"convert-comic", "scan-inbox", "push-metrics", "resolve-duplicate"}
@@ -114,24 +116,75 @@ def test_local_deployments_run_in_the_checkout():
             assert "build" not in deployment and "push" not in deployment
 
 
-def test_docker_deployments_run_the_image_they_build():
+def test_docker_deployments_run_an_image_built_once():
     dockerfile = (ROOT / "Dockerfile").read_text()
     workdir = re.search(r"^WORKDIR (\S+)", dockerfile, re.MULTILINE)[1]
     for deployment in prefect_yaml()["deployments"]:
+        # prefect deploy would run build/push steps once per deployment: the script builds.
+        assert "build" not in deployment and "push" not in deployment
         if deployment["name"] != "docker":
             continue
-        build = step(deployment["build"], "prefect_docker.deployments.steps.build_docker_image")
-        assert build["image_name"].endswith("comic2pdf")
-        assert (ROOT / build["dockerfile"]).is_file()
-        push = step(deployment["push"], "prefect_docker.deployments.steps.push_docker_image")
-        assert push["image_name"] == f"{{{{ {build['id']}.image_name }}}}"
-        assert push["tag"] == f"{{{{ {build['id']}.tag }}}}"
         pool = deployment["work_pool"]["job_variables"]
-        assert pool["image"] == f"{{{{ {build['id']}.image }}}}"
+        assert pool["image_pull_policy"] == "IfNotPresent"  # a tag per build
         assert pool["volumes"] == ["/srv/comic2pdf/data:/data"]
         assert pool["env"]["DATA_DIR"] == "/data"
         pull = step(deployment["pull"], "prefect.deployments.steps.set_working_directory")
         assert pull["directory"] == workdir
+
+
+# --- deployments/render.py (what scripts/deploy.sh deploys) ----------------------------
+
+
+def rendered(target: str, image: str | None = None, **settings) -> list[dict]:
+    result = render(prefect_yaml(), Settings(**settings), target, image)
+    PrefectYamlModel.model_validate(result)
+    return result["deployments"]
+
+
+def test_render_takes_the_intervals_from_the_settings():
+    for target, image in (("local", None), ("docker", "r/comic2pdf:1")):
+        deployments = rendered(target, image, scan_interval_seconds=45, metrics_interval_seconds=90)
+        assert {d["name"] for d in deployments} == {target}
+        intervals = {
+            flow_name(d): [s["interval"] for s in d.get("schedules", [])] for d in deployments
+        }
+        assert intervals == {
+            "convert-comic": [], "scan-inbox": [45], "push-metrics": [90],
+            "resolve-duplicate": [],
+        }  # fmt: skip
+
+
+def test_render_passes_the_settings_set_at_deploy_time(monkeypatch):
+    monkeypatch.setenv("PUSHGATEWAY_URL", "http://metrics.lan:9091")
+    monkeypatch.setenv("OCR_LANG", "fra+eng")
+    monkeypatch.delenv("DATA_DIR", raising=False)
+    for deployment in rendered("local"):
+        env = deployment["work_pool"]["job_variables"]["env"]
+        assert env["PUSHGATEWAY_URL"] == "http://metrics.lan:9091"
+        assert env["OCR_LANG"] == "fra+eng"
+        assert "DATA_DIR" not in env  # not set: the worker's environment decides
+        assert env["PREFECT_LOGGING_EXTRA_LOGGERS"] == "comic2pdf,ocrmypdf"
+
+
+def test_render_docker_mounts_data_dir_and_runs_the_image(monkeypatch):
+    monkeypatch.setenv("DATA_DIR", "/nas/comics")
+    for deployment in rendered("docker", "registry.lan:5000/comic2pdf:abc-1"):
+        variables = deployment["work_pool"]["job_variables"]
+        assert variables["image"] == "registry.lan:5000/comic2pdf:abc-1"
+        assert variables["volumes"] == ["/nas/comics:/data"]
+        assert variables["env"]["DATA_DIR"] == "/data"
+    with pytest.raises(ValueError, match="image"):
+        render(prefect_yaml(), Settings(), "docker")
+
+
+def test_deploy_docker_without_a_registry_says_so(tmp_path):
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "PREFECT_API_URL": "http://127.0.0.1:9/api"}
+    done = subprocess.run(
+        [ROOT / "scripts" / "deploy.sh", "docker"], env=env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "COMIC2PDF_REGISTRY is not set" in done.stderr
 
 
 # --- deployments/build.py (comic2pdf serve) ---------------------------------------------
@@ -241,10 +294,20 @@ def test_make_deploy_and_worker_convert_a_comic(prefect_server, tmp_path):
     env = prefect_server.env
     comic = make_comic(tmp_path / "x.cbz", title="X", pages=1).path
     out = tmp_path / "out"
+    deploy_env = env | {"SCAN_INTERVAL_SECONDS": "45", "MAX_ATTEMPTS_OCR": "2"}
     deployed = subprocess.run(
-        [ROOT / "scripts" / "deploy.sh"], env=env, capture_output=True, text=True, timeout=120
-    )
+        [ROOT / "scripts" / "deploy.sh"], env=deploy_env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    with get_client(sync_client=True) as client:
+        local = [d for d in tagged_deployments(client) if d.name == "local"]
+    assert len(local) == 4
+    for deployment in local:  # what was set when deploying reaches every run
+        assert deployment.job_variables["env"]["MAX_ATTEMPTS_OCR"] == "2"
+        intervals = [s.schedule.interval.total_seconds() for s in deployment.schedules]
+        expected = {"flows/scan.py:scan_inbox": [45], "flows/metrics.py:push_metrics_flow": [60]}
+        assert intervals == expected.get(deployment.entrypoint, [])
     again = subprocess.run(  # `make deploy` after a change: the pool exists, deployments update
         [ROOT / "scripts" / "deploy.sh"], env=env, capture_output=True, text=True, timeout=120
     )
@@ -268,6 +331,37 @@ def test_make_deploy_and_worker_convert_a_comic(prefect_server, tmp_path):
     log = (tmp_path / "worker.log").read_text()
     assert run.state.is_completed(), f"{run.state}\n{log[-3000:]}"
     assert (out / "x.pdf").stat().st_size > 0
+
+
+@pytest.mark.server
+def test_deploy_docker_builds_once_and_registers_the_tag(prefect_server, tmp_path):
+    # No Docker engine runs here: a fake `docker` records what it is asked to do.
+    calls = tmp_path / "docker.calls"
+    fake = tmp_path / "bin" / "docker"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\necho "$*" >> "{calls}"\n')
+    fake.chmod(0o755)
+    env = prefect_server.env | {
+        "PATH": path_with(fake.parent), "COMIC2PDF_REGISTRY": "registry.lan:5000/",
+        "DATA_DIR": "/nas/comics",
+    }  # fmt: skip
+    deployed = subprocess.run(
+        [ROOT / "scripts" / "deploy.sh", "docker"], env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    build, push = calls.read_text().splitlines()  # once for the four deployments
+    image = push.removeprefix("push ")
+    assert build == f"build --tag {image} ."
+    assert re.fullmatch(r"registry\.lan:5000/comic2pdf:[\w.-]+-\d{14}", image)
+    with get_client(sync_client=True) as client:
+        docker = [d for d in tagged_deployments(client) if d.name == "docker"]
+    assert len(docker) == 4
+    for deployment in docker:
+        assert deployment.work_pool_name == "comic2pdf-docker"
+        assert deployment.job_variables["image"] == image
+        assert deployment.job_variables["image_pull_policy"] == "IfNotPresent"
+        assert deployment.job_variables["volumes"] == ["/nas/comics:/data"]
 
 
 @pytest.mark.server
