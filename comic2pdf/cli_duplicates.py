@@ -9,7 +9,8 @@ import argparse
 import json
 import sys
 
-from comic2pdf.errors import ComicError, DecisionError
+from comic2pdf import duplicates
+from comic2pdf.errors import ComicError
 from comic2pdf.jobdb import Duplicate, DuplicateAction, Job, JobDB
 from comic2pdf.settings import load_settings, prepare_flow_environment
 
@@ -53,25 +54,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _full_key(db: JobDB, given: str) -> str:
-    """The job key of the held files that *given* names, in full or by its start."""
-    keys = {d.job_key for d in db.list_duplicates()}
-    if given in keys:
-        return given
-    matches = sorted(key for key in keys if key.startswith(given))
-    if len(matches) == 1:
-        return matches[0]
-    if matches:
-        raise DecisionError(f"{given} is the start of {len(matches)} job keys; give more of it")
-    raise DecisionError(f"nothing is held for job key {given}; see 'comic2pdf duplicates list'")
-
-
 def cmd_resolve(args: argparse.Namespace) -> int:
     """Run the resolve-duplicate flow here; print what it made."""
     settings = load_settings()
     try:
         with JobDB(settings.db_path) as db:
-            job_key = _full_key(db, args.job_key)
+            job_key = duplicates.held_job_key(args.job_key, db=db)  # fail before Prefect
         # Imported on use: Prefect is slow to import, and cli imports this module.
         from flows.duplicates import resolve_duplicate
 

@@ -175,6 +175,19 @@ def pending_decisions(settings: Settings) -> list[tuple[str, Path]]:
     ]
 
 
+def held_job_key(given: str, *, db: JobDB) -> str:
+    """The job key of the held files that *given* names, in full or by a unique start."""
+    keys = {d.job_key for d in db.list_duplicates()}
+    if given in keys:
+        return given
+    matches = sorted(key for key in keys if key.startswith(given))
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise DecisionError(f"{given} is the start of {len(matches)} job keys; give more of it")
+    raise DecisionError(f"nothing is held for job key {given}; see 'comic2pdf duplicates list'")
+
+
 def held_files(job_key: str, *, settings: Settings, db: JobDB) -> list[Duplicate]:
     """The held files of ``job_key`` whose decision is not applied yet, oldest first.
 

@@ -36,7 +36,14 @@ def run_name() -> str:
 
 @flow(name="resolve-duplicate", flow_run_name=run_name)
 def resolve_duplicate(job_key: str, action: DuplicateAction) -> list[str]:
-    """Apply *action* to every file held as a duplicate of job *job_key*; return what it made."""
+    """Apply a decision to every file held as a duplicate of one job; return what it made.
+
+    Args:
+        job_key: The job key the files are held under (hold/duplicates/<jobKey>/), in full or
+            a unique start of it, as `comic2pdf duplicates list` shows it.
+        action: USE_EXISTING_RESULT copies the existing PDF under the held file's name and
+            archives it; DISCARD deletes the held file; FORCE_REPROCESS converts it again.
+    """
     settings = load_settings()
     results = apply_duplicate_decision(job_key, action, settings, convert_again)
     return [str(path) for path in results]

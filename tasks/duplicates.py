@@ -24,8 +24,12 @@ def apply_duplicate_decision(
     settings: Settings,
     reprocess: Callable[[Path], object],
 ) -> list[Path]:
-    """Apply *action* to every held file of *job_key*; nothing held is an error."""
+    """Apply *action* to every held file of *job_key* (or a unique start of it).
+
+    Nothing held is an error.
+    """
     with JobDB(settings.db_path) as db:
+        job_key = duplicates.held_job_key(job_key, db=db)
         held = duplicates.held_files(job_key, settings=settings, db=db)
         if not held:
             raise DecisionError(

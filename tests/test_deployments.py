@@ -214,6 +214,7 @@ def test_build_deployments_parameters():
     assert set(convert.properties) == {"path", "out_dir", "lang", "force_reprocess"}
     resolve = deployments["resolve-duplicate"]._parameter_openapi_schema
     assert resolve.required == ["job_key", "action"]
+    assert all(resolve.properties[name]["description"] for name in ("job_key", "action"))
     assert resolve.definitions["DuplicateAction"]["enum"] == [
         "USE_EXISTING_RESULT", "DISCARD", "FORCE_REPROCESS",
     ]  # fmt: skip
