@@ -57,6 +57,12 @@ class CorruptArchive(InputError):
     reason = "corrupt"
 
 
+class UnsupportedMethod(InputError):
+    """A compression method or filter neither our libraries nor 7-Zip can read."""
+
+    reason = "unsupported_method"
+
+
 class NoImages(InputError):
     reason = "no_images"
 
