@@ -31,7 +31,6 @@ class ComicMetadata:
     bookmarks: tuple[tuple[int, str], ...] = ()
     #: ComicInfo <Pages>: page index -> its types ("FrontCover", "Deleted"…).
     page_types: dict[int, frozenset[str]] = field(default_factory=dict)
-    original_name: str | None = None  # the input's name, when we had to shorten it
 
 
 def arrange_pages(metadata: ComicMetadata, count: int) -> tuple[list[int], ComicMetadata]:

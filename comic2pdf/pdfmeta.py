@@ -6,6 +6,9 @@ import pikepdf
 
 from comic2pdf.comicinfo import ComicMetadata
 
+#: Document-info key holding the input's own name (out/ may shorten it to 255 bytes).
+SOURCE_NAME_FIELD = "/Comic2pdfSourceName"
+
 
 def set_metadata(pdf: pikepdf.Pdf, metadata: ComicMetadata, *, kept: Sequence[int]) -> None:
     """Write the comic's metadata to the document info and XMP, its bookmarks and direction.
@@ -15,7 +18,6 @@ def set_metadata(pdf: pikepdf.Pdf, metadata: ComicMetadata, *, kept: Sequence[in
     """
     fields = {
         "/Title": metadata.title,
-        "/Comic2pdfOriginalName": metadata.original_name,
         "/Author": metadata.author,
         "/Subject": metadata.subject,
         "/Keywords": metadata.keywords,

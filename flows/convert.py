@@ -31,7 +31,7 @@ from comic2pdf.inbox import (
     take_over,
 )
 from comic2pdf.jobdb import JobDB, State
-from comic2pdf.publish import remove_tree
+from comic2pdf.publish import output_name, remove_tree
 from comic2pdf.settings import Settings, load_settings
 from tasks.limits import OCR_LIMIT, PREP_LIMIT, stage_slot
 from tasks.report import publish_summary
@@ -46,6 +46,8 @@ class ConvertResult(BaseModel):
     pages: int = 0
     pages_without_text: int = 0
     seconds: float = 0.0
+    pages_skipped: list[str] = []  # "entry: reason", also in the job record
+    page_warnings: list[str] = []  # "entry: what was repaired"
 
 
 def run_name() -> str:
@@ -100,7 +102,13 @@ def run_stages(
                 timeout_seconds=settings.ocr_timeout_seconds + 30,
             )(prepared, settings, job_key)
         output = finalize(
-            recognised, prepared.pages, out_dir, f"{archive.stem}.pdf", identity, settings, job_key
+            recognised,
+            prepared.pages,
+            out_dir,
+            output_name(archive.name),
+            identity,
+            settings,
+            job_key,
         )
     finally:
         if settings.keep_work_dir_days == 0:
@@ -120,6 +128,8 @@ def convert_one_shot(archive: Path, out_dir: Path, settings: Settings) -> Conver
         pages=prepared.pages,
         pages_without_text=recognised.pages_without_text,
         seconds=time.monotonic() - started,
+        pages_skipped=prepared.pages_skipped,
+        page_warnings=prepared.page_warnings,
     )
 
 
@@ -224,11 +234,12 @@ def convert_claimed(claim: Claim, settings: Settings, *, force: bool) -> Convert
         raise
     finish(
         claim, key, settings, output_path=output, pages=prepared.pages,
-        pages_without_text=recognised.pages_without_text,
+        pages_without_text=recognised.pages_without_text, pages_skipped=prepared.pages_skipped,
     )  # fmt: skip
     return ConvertResult(
         input=claim.path, outcome="done", output=output, job_key=key, pages=prepared.pages,
         pages_without_text=recognised.pages_without_text, seconds=time.monotonic() - started,
+        pages_skipped=prepared.pages_skipped, page_warnings=prepared.page_warnings,
     )  # fmt: skip
 
 
@@ -254,6 +265,8 @@ def summarize(archive: Path, result: ConvertResult, settings: Settings) -> None:
             "output": result.output,
             "pages": result.pages,
             "pages without text": result.pages_without_text,
+            "pages skipped": "; ".join(result.pages_skipped) or "none",
+            "pages repaired": "; ".join(result.page_warnings) or "none",
             "input size": f"{archive.stat().st_size if archive.exists() else '?'} bytes",
             "output size": f"{result.output.stat().st_size} bytes" if result.output else "?",
             "seconds": f"{result.seconds:.1f}",
