@@ -15,11 +15,13 @@ archives. What a format provides is in ``base.py``; each format has its module.
 
 import contextlib
 import logging
+import shutil
 from importlib.metadata import version
 from pathlib import Path
 
 from unrar.cffi import unrarlib
 
+from comic2pdf.archive import sevenzip_tool
 from comic2pdf.archive.base import (
     Budget,
     Extraction,
@@ -30,12 +32,12 @@ from comic2pdf.archive.base import (
 )
 from comic2pdf.archive.detect import detect_format
 from comic2pdf.archive.failures import library_errors
-from comic2pdf.archive.plan import collect_pages, make_plan
+from comic2pdf.archive.plan import Plan, collect_pages, make_plan
 from comic2pdf.archive.rar import RarReader
 from comic2pdf.archive.sevenzip import SevenZipReader
 from comic2pdf.archive.tarreader import TarReader
 from comic2pdf.archive.zipreader import ZipReader
-from comic2pdf.errors import NoImages
+from comic2pdf.errors import CorruptArchive, NoImages, UnsupportedMethod
 
 __all__ = [
     "ExtractLimits",
@@ -61,10 +63,20 @@ def extract_pages(archive: Path, dest: Path, *, limits: ExtractLimits) -> Extrac
     output; the caller owns and removes it.
     """
     kind = detect_format(archive)
-    with library_errors(archive), contextlib.closing(_open_reader(kind, archive, limits)) as reader:
-        plan = make_plan(reader.members(), limits=limits, archive=archive, dest=dest)
-        plan.pages_dir.mkdir(parents=True, exist_ok=True)
-        reader.extract(plan.targets(), Budget(limits.max_total_bytes, archive))
+    try:
+        with library_errors(archive):
+            plan = _extract(_open_reader(kind, archive, limits), archive, dest, limits=limits)
+    except (UnsupportedMethod, CorruptArchive) as e:
+        if kind not in ("zip", "7z") or not sevenzip_tool.available():
+            raise
+        # 7-Zip reads methods, filters and name flags our libraries do not; if it
+        # cannot read the archive either, our own reason stands.
+        log.info("%s: %s; trying 7-Zip", archive.name, e.message)
+        shutil.rmtree(dest / "pages", ignore_errors=True)
+        try:
+            plan = _extract(sevenzip_tool.SevenZipToolReader(archive), archive, dest, limits=limits)
+        except (CorruptArchive, UnsupportedMethod) as again:
+            raise (again if isinstance(again, UnsupportedMethod) else e) from e
     found = collect_pages(plan, limits=limits, archive=archive)
     for skipped in plan.skipped:
         log.warning("%s: page skipped: %s", archive.name, skipped)
@@ -76,6 +88,15 @@ def extract_pages(archive: Path, dest: Path, *, limits: ExtractLimits) -> Extrac
     comicinfo = plan.comicinfo_path if plan.comicinfo is not None else None
     log.info("extracted %s pages from %s (%s archive)", len(found), archive.name, kind)
     return Extraction(pages=found, comicinfo=comicinfo, skipped=plan.skipped)
+
+
+def _extract(reader: Reader, archive: Path, dest: Path, *, limits: ExtractLimits) -> Plan:
+    """List, decide, stream: the two passes over one reader."""
+    with contextlib.closing(reader):
+        plan = make_plan(reader.members(), limits=limits, archive=archive, dest=dest)
+        plan.pages_dir.mkdir(parents=True, exist_ok=True)
+        reader.extract(plan.targets(), Budget(limits.max_total_bytes, archive))
+    return plan
 
 
 def extractor_versions() -> dict[str, str]:
