@@ -157,8 +157,8 @@ def write_atomically(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # The temporary file must be in the same folder: os.replace is atomic only
     # within one file system.
-    # mkstemp adds 8 random characters between prefix and suffix.
-    prefix = f".{fit_name(path.name, reserve=len('..tmp') + 8)}."
+    # The name is "." + name + "." + 8 random characters (mkstemp) + ".tmp".
+    prefix = f".{fit_name(path.name, reserve=len('..') + 8 + len('.tmp'))}."
     fd, temp_name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
     temp = Path(temp_name)
     try:
