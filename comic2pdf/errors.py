@@ -159,3 +159,10 @@ def reason_of(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.errno == 28:  # ENOSPC
         return DiskError.reason
     return ComicError.reason
+
+
+def message_of(exc: BaseException) -> str:
+    """The message for the error file and the CLI: ours as written, a foreign one with its type."""
+    if isinstance(exc, ComicError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}"

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from comic2pdf import jobkey, tools
 from comic2pdf.checks import check_input
 from comic2pdf.duplicates import hold_duplicate
-from comic2pdf.errors import ComicError, reason_of
+from comic2pdf.errors import ComicError, message_of, reason_of
 from comic2pdf.inbox import (
     EVENTS_BY_REASON,
     Claim,
@@ -133,14 +133,15 @@ def convert_one_shot(archive: Path, out_dir: Path, settings: Settings) -> Conver
     )
 
 
-def refuse(claim: Claim, settings: Settings, error: ComicError) -> None:
+def refuse(claim: Claim, settings: Settings, error: BaseException) -> None:
     """An input refused before it became a job: to error/, counted by reason."""
+    reason = reason_of(error)
+    message = message_of(error)
     with JobDB(settings.db_path) as db:
-        if event := EVENTS_BY_REASON.get(error.reason):
+        if event := EVENTS_BY_REASON.get(reason):
             db.record_event(event)
     move_to_error(
-        claim, settings, reason=error.reason, message=error.message, stage="check",
-        attempts=0, job_key=None,
+        claim, settings, reason=reason, message=message, stage="check", attempts=0, job_key=None,
     )  # fmt: skip
 
 
@@ -179,7 +180,7 @@ def start_job(
 def fail(claim: Claim, key: str, settings: Settings, error: BaseException) -> None:
     """Record the failure and move the input to error/ with its .error.json."""
     reason = reason_of(error)
-    message = error.message if isinstance(error, ComicError) else f"{type(error).__name__}: {error}"
+    message = message_of(error)
     with JobDB(settings.db_path) as db:
         job = db.get_job(key)
         stage = str(job.stage or "prep") if job else "prep"
@@ -217,7 +218,17 @@ def convert_claimed(claim: Claim, settings: Settings, *, force: bool) -> Convert
     except ComicError as e:
         refuse(claim, settings, e)
         raise
-    started_job = start_job(claim, key, profile, settings, force=force)
+    try:
+        started_job = start_job(claim, key, profile, settings, force=force)
+    except Exception as e:
+        # Deliberately broad: a job that cannot even start (its duplicate cannot be
+        # held, say) would otherwise stay claimed and be taken over by every scan
+        # pass, forever. Only a passing trouble (the database busy) may come back.
+        if isinstance(e, ComicError) and e.retryable:
+            raise
+        get_run_logger().exception("%s: the job could not start", claim.path.name)
+        refuse(claim, settings, e)
+        raise
     if started_job is None:
         return ConvertResult(input=claim.path, outcome="duplicate", job_key=key)
     state, generation = started_job

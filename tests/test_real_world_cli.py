@@ -33,6 +33,8 @@ def run_cli(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
         "RETRY_DELAY_SECONDS": "0",
         "STABLE_SECONDS": "0",
         "OCR_JOBS": "2",
+        # Its default 20 s is short on a loaded machine.
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
     }
     env.pop("PREFECT_API_URL", None)
     return subprocess.run(
@@ -108,3 +110,24 @@ def test_scan_once_returns_with_a_long_named_duplicate_held_and_a_failure_in_err
     assert json.loads(error_file.read_text())["reason"] == "corrupt"
     with JobDB(data / "index" / "comic2pdf.sqlite3") as db:
         assert broken.name in {job.input_name for job in db.list_jobs()}
+
+
+def test_an_input_whose_job_cannot_start_goes_to_error_instead_of_looping(tmp_path):
+    """No scan pass may loop on one file: here its duplicate cannot be held."""
+    data = tmp_path / "data"
+    (data / "in").mkdir(parents=True)
+    first = make_comic(data / "in" / "A.cbz", title="A", pages=1, seed=6).path
+    assert run_cli("scan", "--once", tmp_path=tmp_path).returncode == 0
+    with JobDB(data / "index" / "comic2pdf.sqlite3") as db:
+        (job,) = db.list_jobs()
+    (data / "hold" / "duplicates" / job.job_key).write_text("a file where a folder should be")
+    shutil.copy(data / "archive" / first.name, data / "in" / "B.cbz")
+
+    done = run_cli("scan", "--once", tmp_path=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    assert list((data / "in").iterdir()) == []
+    assert (data / "error" / "B.cbz").is_file()
+    report = json.loads((data / "error" / "B.cbz.error.json").read_text())
+    assert report["reason"] == "error" and "FileExistsError" in report["message"]
+    assert list((data / "work" / "incoming").iterdir()) == []
