@@ -165,19 +165,34 @@ def _read_header(path: Path, announced: str, *, entry: str, archive: Path) -> tu
         ) from e
 
 
-def split_frames(path: Path) -> list[Path]:
+def split_frames(
+    path: Path, *, max_frames: int, max_pixels: int, entry: str, archive: Path
+) -> list[Path]:
     """The pages of a TIFF: ``path`` itself if it has one, else one file per page.
 
     Each page is saved as a single-page TIFF with lossless compression, turned
     upright by its own orientation tag (which is then gone), in place of ``path``.
+    Raises ``ImageTooLarge`` for more than *max_frames* pages or a page over
+    *max_pixels*.
     """
     with Image.open(path) as image:
         count = getattr(image, "n_frames", 1)
         if count == 1:
             return [path]
+        if count > max_frames:
+            raise ImageTooLarge(
+                f"page {entry!r} is a TIFF of {count} pages, over the limit of {max_frames}",
+                path=archive,
+            )
         frames = []
         for index in range(count):
             image.seek(index)
+            if image.width * image.height > max_pixels:
+                raise ImageTooLarge(
+                    f"page {index + 1} of {entry!r} is {image.width}x{image.height} pixels,"
+                    f" over the limit of {max_pixels}",
+                    path=archive,
+                )
             frame = ImageOps.exif_transpose(image.copy())
             target = path.with_name(f"{path.name}-{index + 1:04d}")
             compression = "group4" if frame.mode == "1" else "tiff_lzw"

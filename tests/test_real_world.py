@@ -390,3 +390,8 @@ def test_prep_applies_comicinfo_pages_bookmarks_and_direction(tmp_path, monkeypa
                      for item in outline.root]  # fmt: skip
         assert marks == [("Start", 1), ("Chapter 2", 2)]
         assert str(pdf.docinfo["/Comic2pdfSourceName"]) == "manga.cbz"
+
+
+def test_a_tiff_of_more_pages_than_the_entry_limit_is_refused(tmp_path):
+    archive = realworld.write_zip(tmp_path / "t.cbz", [("p.tif", realworld.multipage_tiff(4))])
+    assert extract_failure(archive, tmp_path / "x", max_entries=3) == "image_too_large"

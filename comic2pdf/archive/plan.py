@@ -134,7 +134,11 @@ def _identify(
         _skip_other(path, member, plan)
         return []
     if image_format == "TIFF":
-        return [(image_format, frame) for frame in pages.split_frames(path)]
+        frames = pages.split_frames(
+            path, max_frames=limits.max_entries, max_pixels=limits.max_image_pixels,
+            entry=member.name, archive=archive,
+        )  # fmt: skip
+        return [(image_format, frame) for frame in frames]
     return [(image_format, path)]
 
 
