@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pillow_heif
 import pillow_jxl  # noqa: F401 - registers the JPEG XL plugin with Pillow
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from comic2pdf.errors import BadImage, ImageTooLarge
 
@@ -158,6 +158,10 @@ def _read_header(path: Path, announced: str, *, entry: str, archive: Path) -> tu
                 return image.format or announced, image.width, image.height
     except Image.DecompressionBombError as e:
         raise ImageTooLarge(f"page {entry!r} is too large: {e}", path=archive) from e
+    except UnidentifiedImageError as e:  # its message is the scratch path
+        raise BadImage(
+            f"page {entry!r} looks like {announced} but is unreadable", path=archive
+        ) from e
     except (OSError, ValueError) as e:
         raise BadImage(
             f"page {entry!r} looks like {announced} but its header is unreadable: {e}",

@@ -395,3 +395,14 @@ def test_prep_applies_comicinfo_pages_bookmarks_and_direction(tmp_path, monkeypa
 def test_a_tiff_of_more_pages_than_the_entry_limit_is_refused(tmp_path):
     archive = realworld.write_zip(tmp_path / "t.cbz", [("p.tif", realworld.multipage_tiff(4))])
     assert extract_failure(archive, tmp_path / "x", max_entries=3) == "image_too_large"
+
+
+def test_a_fake_heic_is_named_without_any_scratch_path(tmp_path):
+    fake = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"garbage" * 10
+    archive = realworld.write_zip(
+        tmp_path / "x.cbz", [("p1.png", hostile.tiny_png()), ("p2.heic", fake)]
+    )
+    result = extract(archive, tmp_path / "x")
+    assert [str(skipped) for skipped in result.skipped] == [
+        "p2.heic: looks like HEIF but is unreadable"
+    ]
