@@ -353,5 +353,5 @@ def test_zip_compression_methods(method, tmp_path):
 
 def test_extractor_versions():
     versions = extractor_versions()
-    assert set(versions) == {"unrar2-cffi", "unrar", "py7zr"}
+    assert set(versions) == {"unrar2-cffi", "unrar", "py7zr", "7zz"}
     assert all(value and value[0].isdigit() for value in versions.values())

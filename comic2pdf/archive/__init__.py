@@ -106,6 +106,7 @@ def extractor_versions() -> dict[str, str]:
         "unrar2-cffi": version("unrar2-cffi"),
         "unrar": f"{major}.{minor}.{patch}",
         "py7zr": version("py7zr"),
+        "7zz": sevenzip_tool.version(),
     }
 
 

@@ -10,6 +10,7 @@ counting every byte against the budget; 7-Zip checks each entry's CRC.
 """
 
 import logging
+import re
 import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -37,6 +38,7 @@ PROGRAM = "7zz"
 TIMEOUT_SECONDS = 600.0
 # -ba: bare listing; -sccUTF-8: names in UTF-8; -p: no password (a prompt would hang).
 _OPTIONS = ("-ba", "-sccUTF-8", "-p", "-bd")
+_BANNER = re.compile(r"^7-Zip (?:\(\w+\) )?(\S+)")
 _MODE_CHARS = {"d": 0o040000, "l": 0o120000, "-": 0o100000, "c": 0o020000, "b": 0o060000,
                "p": 0o010000, "s": 0o140000}  # fmt: skip
 
@@ -44,6 +46,16 @@ _MODE_CHARS = {"d": 0o040000, "l": 0o120000, "-": 0o100000, "c": 0o020000, "b": 
 def available() -> bool:
     """True if 7-Zip is installed."""
     return shutil.which(PROGRAM) is not None
+
+
+def version() -> str:
+    """7-Zip's version from its banner ("7-Zip (z) 26.02 (x64) …"), or "absent"."""
+    if not available():
+        return "absent"
+    lines: list[str] = []
+    proc.run([PROGRAM], timeout=30, on_stdout_line=lines.append)
+    found = next((_BANNER.search(line) for line in lines if _BANNER.search(line)), None)
+    return found[1] if found else "unknown"
 
 
 class SevenZipToolReader:
