@@ -51,6 +51,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
             continue
         note = f", {result.pages_without_text} without text" if result.pages_without_text else ""
         print(f"{path} → {result.output} ({result.pages} pages{note}, {result.seconds:.1f} s)")
+        for warning in (*result.pages_skipped, *result.page_warnings):
+            print(f"{path}: warning: {warning}", file=sys.stderr)
     return 1 if failures else 0
 
 
@@ -109,6 +111,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             "attempts": {"prep": job.attempts_prep, "ocr": job.attempts_ocr},
             "output": str(job.output_path) if job.output_path else None,
             "reason": job.error_reason,
+            "pagesSkipped": list(job.pages_skipped),
             "updatedAt": job.updated_at.isoformat(),
         }
         for job in jobs

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from comic2pdf.errors import ComicError, DecisionError
 from comic2pdf.jobdb import Duplicate, DuplicateAction, Job, JobDB, State
-from comic2pdf.publish import place_file, write_atomically
+from comic2pdf.publish import output_name, place_file, write_atomically
 from comic2pdf.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -305,7 +305,7 @@ def _use_existing_result(duplicate: Duplicate, *, settings: Settings, db: JobDB)
     existing = _existing_output(duplicate.job_key, db)
     # The copy comes first: after a crash between the two steps the next attempt
     # replaces that identical copy instead of adding a second one.
-    copy = _publish_copy(existing, settings.out_dir, f"{Path(duplicate.incoming_name).stem}.pdf")
+    copy = _publish_copy(existing, settings.out_dir, output_name(duplicate.incoming_name))
     if duplicate.held_path.exists():
         archived = place_file(duplicate.held_path, settings.archive_dir, duplicate.incoming_name)
         log.info("%s: result copied to %s, input archived as %s", archived.name, copy, archived)

@@ -57,6 +57,12 @@ class CorruptArchive(InputError):
     reason = "corrupt"
 
 
+class UnsupportedMethod(InputError):
+    """A compression method or filter neither our libraries nor 7-Zip can read."""
+
+    reason = "unsupported_method"
+
+
 class NoImages(InputError):
     reason = "no_images"
 
@@ -153,3 +159,10 @@ def reason_of(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.errno == 28:  # ENOSPC
         return DiskError.reason
     return ComicError.reason
+
+
+def message_of(exc: BaseException) -> str:
+    """The message for the error file and the CLI: ours as written, a foreign one with its type."""
+    if isinstance(exc, ComicError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}"

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from comic2pdf.duplicates import strip_timestamp
-from comic2pdf.publish import place_file, remove_tree, write_atomically
+from comic2pdf.publish import fit_name, place_file, remove_tree, write_atomically
 from comic2pdf.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -189,7 +189,8 @@ def write_error_file(
         "message": message,
         "at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
     }
-    target = placed_input.with_name(f"{placed_input.name}.error.json")
+    suffix = ".error.json"
+    target = placed_input.with_name(fit_name(placed_input.name, reserve=len(suffix)) + suffix)
     write_atomically(target, (json.dumps(report, indent=2) + "\n").encode())
     return target
 

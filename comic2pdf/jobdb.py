@@ -20,7 +20,7 @@ import logging
 import math
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -103,11 +103,14 @@ class Job:
     finished_at: datetime | None
     run_id: str | None
     generation: int
+    #: "entry: reason" of each page-looking entry that is not a page of the PDF.
+    pages_skipped: tuple[str, ...] = ()
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "Job":
         values = dict(row)
         values.update(
+            pages_skipped=tuple(json.loads(row["pages_skipped"] or "[]")),
             input_path=Path(row["input_path"]),
             state=State(row["state"]),
             stage=Stage(row["stage"]) if row["stage"] else None,
@@ -259,8 +262,12 @@ def _schema_v1(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _pages_skipped(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE jobs ADD COLUMN pages_skipped TEXT")  # JSON list of "entry: reason"
+
+
 #: Step N brings the schema from version N to N + 1. Append, never edit.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_schema_v1,)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_schema_v1, _pages_skipped)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
@@ -480,6 +487,7 @@ class JobDB:
         pages: int,
         pages_without_text: int,
         input_path: Path | str | None = None,
+        pages_skipped: Sequence[str] = (),
     ) -> Job:
         """Record the job DONE with its counters; a job not in flight is left alone.
 
@@ -495,7 +503,8 @@ class JobDB:
                 return job
             conn.execute(
                 "UPDATE jobs SET state = ?, stage = NULL, output_path = ?, pages = ?,"
-                " pages_without_text = ?, error_reason = NULL, error_message = NULL,"
+                " pages_without_text = ?, pages_skipped = ?, error_reason = NULL,"
+                " error_message = NULL,"
                 " input_path = coalesce(?, input_path), updated_at = ?, finished_at = ?"
                 " WHERE job_key = ?",
                 (
@@ -503,6 +512,7 @@ class JobDB:
                     str(output_path),
                     pages,
                     pages_without_text,
+                    json.dumps(list(pages_skipped), ensure_ascii=False),
                     _optional_str(input_path),
                     now,
                     now,

@@ -9,6 +9,7 @@ children go with it instead of burning CPU for hours.
 
 import contextlib
 import contextvars
+import io
 import logging
 import os
 import signal
@@ -99,6 +100,56 @@ def run(
         for reader in readers:
             reader.join(timeout=5)
     return Completed(args, returncode, "\n".join(tail), time.monotonic() - started)
+
+
+def stream(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    timeout: float,
+    on_chunk: Callable[[bytes], None],
+    chunk_size: int = 1 << 20,
+    name: str | None = None,
+) -> Completed:
+    """Run *argv*, handing its binary stdout to *on_chunk* in the calling thread.
+
+    An exception from *on_chunk* (a byte limit) kills the process group and
+    propagates; so does the timeout (StageTimeout). stderr is logged like run()'s.
+    """
+    args = [os.fspath(part) for part in argv]
+    name = name or Path(args[0]).name
+    tool_log = logging.getLogger(f"comic2pdf.tool.{name}")
+    log.info("running: %s", subprocess.list2cmdline(args))
+    started = time.monotonic()
+    proc = subprocess.Popen(  # noqa: S603 - argv list, no shell
+        args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        start_new_session=True,
+    )  # fmt: skip
+    tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+
+    def stderr_line(line: str) -> None:
+        tail.append(line)
+        tool_log.info("%s", line)
+
+    assert proc.stdout is not None and proc.stderr is not None  # both are pipes
+    reader = _pump(io.TextIOWrapper(proc.stderr, errors="replace"), stderr_line)
+    # Reading blocks in this thread, so the timeout is a timer that kills the group.
+    timer = threading.Timer(timeout, kill_group, args=(proc,))
+    timer.start()
+    try:
+        while chunk := proc.stdout.read(chunk_size):
+            on_chunk(chunk)
+        returncode = proc.wait()
+    except BaseException:
+        kill_group(proc)
+        raise
+    finally:
+        timer.cancel()
+        proc.stdout.close()
+        reader.join(timeout=5)
+    seconds = time.monotonic() - started
+    if seconds >= timeout:
+        raise StageTimeout(f"{name} did not finish within {timeout:g} s; its processes were killed")
+    return Completed(args, returncode, "\n".join(tail), seconds)
 
 
 def kill_group(proc: subprocess.Popen, *, grace: float = KILL_GRACE_SECONDS) -> None:

@@ -3,6 +3,7 @@
 import errno
 import logging
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -13,13 +14,53 @@ log = logging.getLogger(__name__)
 
 MAX_NAME_TRIES = 10000
 
+#: Longest file name, in bytes, that Linux file systems (ext4, xfs, btrfs) accept.
+MAX_NAME_BYTES = 255
+
+# An extension is a short run of letters and digits: "Vol. 2 #15" has none.
+_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,5}$")
+ARCHIVE_SUFFIXES = frozenset({".cbz", ".cbr", ".cb7", ".cbt", ".zip", ".rar", ".7z", ".tar"})
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """``("Foo", ".cbz")`` for ``Foo.cbz``; a name without a real extension is all stem."""
+    match = _SUFFIX.search(name)
+    if match is None or match.start() == 0:
+        return name, ""
+    return name[: match.start()], match.group()
+
+
+def output_name(input_name: str) -> str:
+    """The PDF's name for an input: its archive extension replaced, every other dot kept.
+
+    ``Spider-Man Vol. 2 #15`` gives ``Spider-Man Vol. 2 #15.pdf``, not ``Spider-Man Vol.pdf``.
+    """
+    stem, suffix = split_name(input_name)
+    return f"{stem if suffix.casefold() in ARCHIVE_SUFFIXES else input_name}.pdf"
+
+
+def fit_name(name: str, *, reserve: int = 0) -> str:
+    """*name* shortened to fit ``MAX_NAME_BYTES - reserve`` bytes of UTF-8, extension kept.
+
+    The stem is cut on a character boundary (a CJK title is 3 bytes a
+    character) and marked with "…"; a name that fits is returned as it is.
+    """
+    limit = MAX_NAME_BYTES - reserve
+    if len(name.encode()) <= limit:
+        return name
+    stem, suffix = split_name(name)
+    room = limit - len(suffix.encode()) - len("…".encode())
+    short = stem.encode()[: max(room, 1)].decode(errors="ignore")
+    return f"{short}…{suffix}"
+
 
 def candidate_names(name: str):
-    """``name``, then ``stem (2).ext``, ``stem (3).ext``…"""
-    stem, suffix = Path(name).stem, Path(name).suffix
-    yield name
+    """``name``, then ``stem (2).ext``, ``stem (3).ext``…, each fitted to the name limit."""
+    stem, suffix = split_name(name)
+    yield fit_name(name)
     for n in range(2, MAX_NAME_TRIES):
-        yield f"{stem} ({n}){suffix}"
+        mark = f" ({n})"
+        yield fit_name(stem + suffix, reserve=len(mark)).removesuffix(suffix) + mark + suffix
 
 
 def place_file(
@@ -116,7 +157,9 @@ def write_atomically(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # The temporary file must be in the same folder: os.replace is atomic only
     # within one file system.
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # The name is "." + name + "." + 8 random characters (mkstemp) + ".tmp".
+    prefix = f".{fit_name(path.name, reserve=len('..') + 8 + len('.tmp'))}."
+    fd, temp_name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
     temp = Path(temp_name)
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -2,11 +2,13 @@
 
 img2pdf embeds JPEG and JPEG 2000 files byte for byte and PNGs (8 or 16 bits)
 by their compressed pixel data, so the PDF holds the original images. Images
-with transparency, and the few img2pdf refuses, go through Pillow first: a PNG
-in the scratch folder, with the same pixels wherever PNG can hold them.
+img2pdf refuses or would show wrongly go through Pillow first (``pngpage.py``):
+a PNG in the scratch folder, with the same pixels wherever PNG can hold them.
 
 Every page carries the same fixed DPI: ocrmypdf refuses images that declare no
-resolution or 96 DPI and less, and comic files rarely declare a useful one.
+resolution or 96 DPI and less, and comic files rarely declare a useful one. A
+page is never smaller than 3 PDF units (a 1-pixel spacer gets white margins)
+nor larger than 14400 (a webtoon strip gets a lower DPI): ocrmypdf refuses both.
 
 Memory stays flat however many pages a comic has: each image becomes its own
 one-page PDF in the scratch folder and qpdf assembles them, reading the image
@@ -16,15 +18,16 @@ data from those files only while it writes the result.
 import logging
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import img2pdf
 import pikepdf
-from PIL import Image, ImageOps, UnidentifiedImageError
 
+from comic2pdf import pngpage
 from comic2pdf.comicinfo import ComicMetadata
-from comic2pdf.errors import BadImage, ImageTooLarge, InvalidPdf, NoImages
+from comic2pdf.errors import BadImage, InvalidPdf, NoImages
+from comic2pdf.pdfmeta import set_metadata
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +42,11 @@ IMG2PDF_REFUSALS: tuple[type[Exception], ...] = (
     ValueError,  # odd modes and bit depths ("unable to preserve more than 8 bits")
 )
 
-#: Modes Pillow writes to PNG without changing a pixel.
-PNG_MODES = frozenset({"1", "L", "P", "RGB", "I;16"})
+#: PDF page size limits (PDF units, 1/72 inch) that ocrmypdf enforces.
+MIN_PAGE_UNITS, MAX_PAGE_UNITS = 3.0, 14400.0
+
+#: Receives (entry, message) for a page that was repaired or left out.
+Warn = Callable[[str, str], None]
 
 
 def img2pdf_version() -> str:
@@ -56,28 +62,44 @@ def build_raw_pdf(
     scratch: Path,
     metadata: ComicMetadata | None = None,
     info: Mapping[str, str] | None = None,
+    entries: Sequence[str] | None = None,
+    warn: Warn | None = None,
 ) -> int:
     """Write ``out`` with one page per image, in order, and return the page count.
 
     *info* adds document-info entries (keys like ``/Comic2pdfJobKey``).
+    *entries* are the pages' names in the archive, used in messages (default:
+    the file names). A damaged JPEG is re-encoded losslessly from what decodes,
+    and a page nothing can decode is left out; both are reported to *warn*
+    (default: logged). Only if no page at all can be decoded is ``BadImage``
+    raised.
 
     ``out`` appears complete or not at all: the PDF is written under a temporary
-    name next to it and renamed at the end. Raises ``BadImage`` for a file that
-    neither img2pdf nor Pillow can read, ``ImageTooLarge`` for one over Pillow's
-    pixel limit.
+    name next to it and renamed at the end. Raises ``ImageTooLarge`` for an
+    image over Pillow's pixel limit.
     """
     if not images:
         raise NoImages("no page images to put in the PDF")
+    names = list(entries) if entries is not None else [image.name for image in images]
+    warn = warn or _log_warning
     scratch.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")
     # The one-page PDFs are only needed until raw.pdf is written.
     with tempfile.TemporaryDirectory(prefix="rawpdf-", dir=scratch) as work:
-        parts = [
-            _page_pdf(image, Path(work, f"page-{number:05d}.pdf"), dpi=dpi, scratch=Path(work))
-            for number, image in enumerate(images, start=1)
-        ]
+        parts: dict[int, Path] = {}
+        failures: list[BadImage] = []
+        for index, (image, entry) in enumerate(zip(images, names, strict=True)):
+            target = Path(work, f"page-{index + 1:05d}.pdf")
+            try:
+                parts[index] = _page_pdf(image, target, dpi=dpi, entry=entry, warn=warn)
+            except BadImage as e:
+                failures.append(e)
+                warn(entry, f"left out: {e.message.removeprefix(f'page {entry!r} ')}")
+        if not parts:
+            raise failures[0]
         try:
-            _assemble(parts, partial, metadata=metadata, info=info or {})
+            _assemble(list(parts.values()), partial, metadata=metadata, info=info or {},
+                      kept=list(parts))  # fmt: skip
             pages = _page_count(partial)
             partial.replace(out)
         finally:
@@ -85,135 +107,106 @@ def build_raw_pdf(
     return pages
 
 
+def _log_warning(entry: str, message: str) -> None:
+    log.warning("page %r: %s", entry, message)
+
+
 # --- one image → one one-page PDF ----------------------------------------------
 
 
-def _page_pdf(image: Path, target: Path, *, dpi: int, scratch: Path) -> Path:
+def _page_pdf(image: Path, target: Path, *, dpi: int, entry: str, warn: Warn) -> Path:
     """Write a one-page PDF of ``image``, converting it first only if needed."""
-    if _has_transparency(image):
-        return _page_pdf_via_png(image, target, dpi=dpi, scratch=scratch)
+    seen = pngpage.inspect(image)
+    if seen.transparent or (seen.format == "TIFF" and seen.orientation != 1):
+        return _page_pdf_via_png(image, target, dpi=dpi, entry=entry)
+    if seen.format in ("JPEG", "MPO") and (damage := pngpage.jpeg_damage(image)):
+        warn(entry, f"damaged JPEG ({damage}); re-encoded losslessly (PNG) from what decodes")
+        return _page_pdf_via_png(image, target, dpi=dpi, entry=entry, truncated=True)
+    mirrored = seen.orientation in pngpage.MIRRORED
     try:
-        _img2pdf(image, target, dpi=dpi)
+        _img2pdf(image, target, dpi=dpi, keep_orientation=not mirrored)
     except IMG2PDF_REFUSALS as e:
-        log.info("img2pdf refused %s (%s); converting it with Pillow", image.name, e)
-        return _page_pdf_via_png(image, target, dpi=dpi, scratch=scratch)
+        log.info("img2pdf refused %r (%s); converting it with Pillow", entry, e)
+        return _page_pdf_via_png(image, target, dpi=dpi, entry=entry)
+    if mirrored:  # the JPEG bytes stay; the page draws them mirrored and turned
+        orient_page(target, seen.orientation)
     return target
 
 
-def _page_pdf_via_png(image: Path, target: Path, *, dpi: int, scratch: Path) -> Path:
-    png = _to_png(image, scratch / f"{target.stem}.png")
+def _page_pdf_via_png(
+    image: Path, target: Path, *, dpi: int, entry: str, truncated: bool = False
+) -> Path:
+    png = pngpage.to_png(image, target.with_suffix(".png"), entry=entry, truncated=truncated)
     try:
         _img2pdf(png, target, dpi=dpi)
     except IMG2PDF_REFUSALS as e:
-        raise BadImage(f"img2pdf cannot embed the converted image: {e}", path=image) from e
+        raise BadImage(f"page {entry!r}: img2pdf cannot embed the converted image: {e}") from e
     finally:
         png.unlink()  # its pixels are in the one-page PDF now
     return target
 
 
-def _img2pdf(source: Path, target: Path, *, dpi: int) -> None:
-    layout = img2pdf.get_fixed_dpi_layout_fun((dpi, dpi))
+def _img2pdf(source: Path, target: Path, *, dpi: int, keep_orientation: bool = True) -> None:
     with target.open("wb") as stream:
         img2pdf.convert(
             # A Path, not a str: img2pdf takes a str it cannot open for image data.
             source,
             outputstream=stream,
-            layout_fun=layout,
-            # An animated GIF or multi-page TIFF is still one comic page.
+            layout_fun=_layout(dpi),
+            # An animated GIF is still one comic page (TIFF pages were split before).
             first_frame_only=True,
-            # Honour a valid EXIF orientation, ignore a broken one rather than fail.
-            rotation=img2pdf.Rotation.ifvalid,
+            # Honour a valid EXIF orientation, ignore a broken one rather than fail;
+            # mirrored ones are drawn by orient_page instead.
+            rotation=img2pdf.Rotation.ifvalid if keep_orientation else img2pdf.Rotation.none,
             nodate=True,
         )
 
 
-def _has_transparency(image: Path) -> bool:
-    """Tell whether the image has an alpha channel or a transparent colour.
+def _layout(dpi: int):
+    """img2pdf layout: the image at *dpi*, on a page within ocrmypdf's size limits."""
 
-    Reads only the header. A file Pillow cannot identify is left to img2pdf,
-    which knows a few formats Pillow may not (JPEG 2000 without OpenJPEG, JBIG2).
+    def layout(width_px: int, height_px: int, _ndpi: object) -> tuple[float, ...]:
+        width, height = width_px * 72 / dpi, height_px * 72 / dpi
+        shrink = min(1.0, MAX_PAGE_UNITS / max(width, height))  # a lower DPI for a long strip
+        width, height = width * shrink, height * shrink
+        # A sliver gets white margins up to the minimum; the image is centred on the page.
+        return max(width, MIN_PAGE_UNITS), max(height, MIN_PAGE_UNITS), width, height
+
+    return layout
+
+
+def orient_page(pdf_path: Path, orientation: int) -> None:
+    """Draw the page's image the way EXIF *orientation* (1-8) asks, by the content-stream matrix.
+
+    img2pdf drew the image filling the page; the new matrix maps the image's unit
+    square onto the page with the sides swapped (5-8) and mirrored as needed.
     """
-    try:
-        with Image.open(image) as im:
-            return im.mode in {"RGBA", "LA", "PA", "RGBa", "La"} or "transparency" in im.info
-    except UnidentifiedImageError:
-        return False
-    except Image.DecompressionBombError as e:
-        raise ImageTooLarge(str(e), path=image) from e
+    with pikepdf.open(pdf_path, allow_overwriting_input=True) as pdf:
+        page = pdf.pages[0]
+        _, _, width, height = (float(value) for value in page.MediaBox)
+        if orientation >= 5:
+            width, height = height, width
+        a, b, c, d, e, f = _ORIENTATION_MATRICES[orientation]
+        matrix = (a * width, b * height, c * width, d * height, e * width, f * height)
+        page.MediaBox = pikepdf.Array([0, 0, width, height])
+        name = next(iter(page.Resources.XObject.keys()))
+        cm = " ".join(f"{value:.4f}" for value in matrix)
+        page.Contents = pdf.make_stream(f"q {cm} cm {name} Do Q".encode())
+        pdf.save(pdf_path)
 
 
-def _to_png(image: Path, target: Path) -> Path:
-    """Save the image's first frame as a PNG that img2pdf embeds as it is."""
-    try:
-        with Image.open(image) as im:
-            # A PNG carries no EXIF orientation, so turn the pixels the way the
-            # original asked to be shown.
-            pixels = _png_pixels(ImageOps.exif_transpose(im), image)
-            pixels.save(target, format="PNG")
-    except Image.DecompressionBombError as e:
-        raise ImageTooLarge(str(e), path=image) from e
-    except (OSError, ValueError, SyntaxError) as e:
-        # UnidentifiedImageError is an OSError; truncated or corrupt data raises
-        # OSError, SyntaxError or ValueError depending on the decoder.
-        raise BadImage(f"neither img2pdf nor Pillow can read the image: {e}", path=image) from e
-    return target
-
-
-def _png_pixels(im: Image.Image, image: Path) -> Image.Image:
-    """Return the image in a mode PNG stores exactly, losing as little as possible."""
-    if im.mode.startswith("I;16"):
-        return _sixteen_bit_gray(im)
-    if im.mode == "P" and "transparency" in im.info:
-        return _flatten_palette(im)
-    if im.mode in {"RGBA", "LA", "PA", "RGBa", "La"} or "transparency" in im.info:
-        return _flatten(im)
-    if im.mode in PNG_MODES:
-        return im
-    # CMYK, 32-bit integer, float, LAB…: PNG has no such mode. img2pdf takes the
-    # common ones itself (CMYK JPEG and TIFF), so this is a rare, logged loss.
-    log.warning("%s: mode %s has no PNG equivalent; converting to RGB", image.name, im.mode)
-    return im.convert("RGB")
-
-
-def _sixteen_bit_gray(im: Image.Image) -> Image.Image:
-    """Keep 16-bit gray at 16 bits (img2pdf embeds that as it is).
-
-    Pillow would clip it to white when mixing it with an alpha channel, so a
-    transparent gray value (rare) stays that gray instead of becoming white.
-    """
-    gray = im.convert("I;16") if im.mode != "I;16" else im.copy()
-    gray.info.pop("transparency", None)
-    return gray
-
-
-# Transparency is flattened onto white rather than kept as a PDF soft mask
-# (which img2pdf 0.6 could do for 8-bit images): a PDF page is white paper, so
-# viewers show exactly this anyway, Tesseract sees the same page, the PDF has one
-# plain image per page, and PDF/A-1 output (which forbids transparency) stays
-# possible. 16-bit images with alpha come out of Pillow as 8-bit: the one
-# unavoidable loss.
-
-
-def _flatten(im: Image.Image) -> Image.Image:
-    """Composite an image with transparency onto white, keeping gray images gray."""
-    gray = im.mode in {"L", "LA", "La", "1"}
-    with_alpha = im.convert("LA" if gray else "RGBA")
-    page = Image.new("L" if gray else "RGB", im.size, "white")
-    page.paste(with_alpha, mask=with_alpha.getchannel("A"))
-    return page
-
-
-def _flatten_palette(im: Image.Image) -> Image.Image:
-    """Flatten a palette image by flattening its palette, so it stays a palette image."""
-    colours = Image.new("P", (256, 1))
-    colours.putdata(range(256))
-    colours.putpalette(im.getpalette() or [])  # a P image always has one
-    colours.info["transparency"] = im.info["transparency"]
-    flat_colours = _flatten(colours).convert("RGB")
-    result = im.copy()
-    result.info.pop("transparency", None)
-    result.putpalette(flat_colours.tobytes())
-    return result
+# Image unit square → page, as fractions of the displayed width and height:
+# (a, b, c, d, e, f) with a, c, e scaled by the width and b, d, f by the height.
+_ORIENTATION_MATRICES = {
+    1: (1, 0, 0, 1, 0, 0),
+    2: (-1, 0, 0, 1, 1, 0),
+    3: (-1, 0, 0, -1, 1, 1),
+    4: (1, 0, 0, -1, 0, 1),
+    5: (0, -1, -1, 0, 1, 1),
+    6: (0, -1, 1, 0, 0, 1),
+    7: (0, 1, 1, 0, 0, 0),
+    8: (0, 1, -1, 0, 1, 0),
+}
 
 
 # --- one-page PDFs → raw.pdf ---------------------------------------------------
@@ -225,6 +218,7 @@ def _assemble(
     *,
     metadata: ComicMetadata | None,
     info: Mapping[str, str],
+    kept: list[int],
 ) -> None:
     """Write the pages of ``parts``, in order, to ``target``.
 
@@ -232,7 +226,8 @@ def _assemble(
     in-process) reads each page's image data from its file only while writing
     ``target``, and keeps just a few hundred files open at once. Copying pages
     with ``Pdf.pages.extend`` instead loads every image into memory: pikepdf
-    asks qpdf to copy foreign streams immediately.
+    asks qpdf to copy foreign streams immediately. *kept* are the images' indexes
+    the parts come from, for bookmarks.
     """
     job = pikepdf.Job(
         {
@@ -246,7 +241,7 @@ def _assemble(
     try:
         with job.create_pdf() as pdf:
             if metadata is not None:
-                _set_metadata(pdf, metadata)
+                set_metadata(pdf, metadata, kept=kept)
             for key, value in info.items():
                 pdf.docinfo[key] = value
             job.write_pdf(pdf)
@@ -259,39 +254,3 @@ def _assemble(
 def _page_count(pdf_path: Path) -> int:
     with pikepdf.open(pdf_path) as pdf:
         return len(pdf.pages)
-
-
-# --- metadata --------------------------------------------------------------------
-
-
-def _set_metadata(pdf: pikepdf.Pdf, metadata: ComicMetadata) -> None:
-    """Write the comic's metadata to the document info and to XMP."""
-    fields = {
-        "/Title": metadata.title,
-        "/Author": metadata.author,
-        "/Subject": metadata.subject,
-        "/Keywords": metadata.keywords,
-    }
-    for key, value in fields.items():
-        if value:
-            pdf.docinfo[key] = value
-    if metadata.language:
-        pdf.Root.Lang = pikepdf.String(metadata.language)
-    # Our own values for both stores: no pikepdf producer mark or timestamp (the
-    # PDF stays reproducible) and no docinfo sync, which would join authors
-    # with "; " where ComicInfo has ", ".
-    with pdf.open_metadata(set_pikepdf_as_editor=False, update_docinfo=False) as xmp:
-        if metadata.title:
-            xmp["dc:title"] = metadata.title
-        if metadata.author:
-            xmp["dc:creator"] = _split_list(metadata.author)
-        if metadata.subject:
-            xmp["dc:description"] = metadata.subject
-        if metadata.keywords:
-            xmp["pdf:Keywords"] = metadata.keywords
-        if metadata.language:
-            xmp["dc:language"] = {metadata.language}
-
-
-def _split_list(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]

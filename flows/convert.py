@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from comic2pdf import jobkey, tools
 from comic2pdf.checks import check_input
 from comic2pdf.duplicates import hold_duplicate
-from comic2pdf.errors import ComicError, reason_of
+from comic2pdf.errors import ComicError, message_of, reason_of
 from comic2pdf.inbox import (
     EVENTS_BY_REASON,
     Claim,
@@ -31,7 +31,7 @@ from comic2pdf.inbox import (
     take_over,
 )
 from comic2pdf.jobdb import JobDB, State
-from comic2pdf.publish import remove_tree
+from comic2pdf.publish import output_name, remove_tree
 from comic2pdf.settings import Settings, load_settings
 from tasks.limits import OCR_LIMIT, PREP_LIMIT, stage_slot
 from tasks.report import publish_summary
@@ -46,6 +46,8 @@ class ConvertResult(BaseModel):
     pages: int = 0
     pages_without_text: int = 0
     seconds: float = 0.0
+    pages_skipped: list[str] = []  # "entry: reason", also in the job record
+    page_warnings: list[str] = []  # "entry: what was repaired"
 
 
 def run_name() -> str:
@@ -100,7 +102,13 @@ def run_stages(
                 timeout_seconds=settings.ocr_timeout_seconds + 30,
             )(prepared, settings, job_key)
         output = finalize(
-            recognised, prepared.pages, out_dir, f"{archive.stem}.pdf", identity, settings, job_key
+            recognised,
+            prepared.pages,
+            out_dir,
+            output_name(archive.name),
+            identity,
+            settings,
+            job_key,
         )
     finally:
         if settings.keep_work_dir_days == 0:
@@ -120,17 +128,20 @@ def convert_one_shot(archive: Path, out_dir: Path, settings: Settings) -> Conver
         pages=prepared.pages,
         pages_without_text=recognised.pages_without_text,
         seconds=time.monotonic() - started,
+        pages_skipped=prepared.pages_skipped,
+        page_warnings=prepared.page_warnings,
     )
 
 
-def refuse(claim: Claim, settings: Settings, error: ComicError) -> None:
+def refuse(claim: Claim, settings: Settings, error: BaseException) -> None:
     """An input refused before it became a job: to error/, counted by reason."""
+    reason = reason_of(error)
+    message = message_of(error)
     with JobDB(settings.db_path) as db:
-        if event := EVENTS_BY_REASON.get(error.reason):
+        if event := EVENTS_BY_REASON.get(reason):
             db.record_event(event)
     move_to_error(
-        claim, settings, reason=error.reason, message=error.message, stage="check",
-        attempts=0, job_key=None,
+        claim, settings, reason=reason, message=message, stage="check", attempts=0, job_key=None,
     )  # fmt: skip
 
 
@@ -169,7 +180,7 @@ def start_job(
 def fail(claim: Claim, key: str, settings: Settings, error: BaseException) -> None:
     """Record the failure and move the input to error/ with its .error.json."""
     reason = reason_of(error)
-    message = error.message if isinstance(error, ComicError) else f"{type(error).__name__}: {error}"
+    message = message_of(error)
     with JobDB(settings.db_path) as db:
         job = db.get_job(key)
         stage = str(job.stage or "prep") if job else "prep"
@@ -207,7 +218,17 @@ def convert_claimed(claim: Claim, settings: Settings, *, force: bool) -> Convert
     except ComicError as e:
         refuse(claim, settings, e)
         raise
-    started_job = start_job(claim, key, profile, settings, force=force)
+    try:
+        started_job = start_job(claim, key, profile, settings, force=force)
+    except Exception as e:
+        # Deliberately broad: a job that cannot even start (its duplicate cannot be
+        # held, say) would otherwise stay claimed and be taken over by every scan
+        # pass, forever. Only a passing trouble (the database busy) may come back.
+        if isinstance(e, ComicError) and e.retryable:
+            raise
+        get_run_logger().exception("%s: the job could not start", claim.path.name)
+        refuse(claim, settings, e)
+        raise
     if started_job is None:
         return ConvertResult(input=claim.path, outcome="duplicate", job_key=key)
     state, generation = started_job
@@ -224,11 +245,12 @@ def convert_claimed(claim: Claim, settings: Settings, *, force: bool) -> Convert
         raise
     finish(
         claim, key, settings, output_path=output, pages=prepared.pages,
-        pages_without_text=recognised.pages_without_text,
+        pages_without_text=recognised.pages_without_text, pages_skipped=prepared.pages_skipped,
     )  # fmt: skip
     return ConvertResult(
         input=claim.path, outcome="done", output=output, job_key=key, pages=prepared.pages,
         pages_without_text=recognised.pages_without_text, seconds=time.monotonic() - started,
+        pages_skipped=prepared.pages_skipped, page_warnings=prepared.page_warnings,
     )  # fmt: skip
 
 
@@ -254,6 +276,8 @@ def summarize(archive: Path, result: ConvertResult, settings: Settings) -> None:
             "output": result.output,
             "pages": result.pages,
             "pages without text": result.pages_without_text,
+            "pages skipped": "; ".join(result.pages_skipped) or "none",
+            "pages repaired": "; ".join(result.page_warnings) or "none",
             "input size": f"{archive.stat().st_size if archive.exists() else '?'} bytes",
             "output size": f"{result.output.stat().st_size} bytes" if result.output else "?",
             "seconds": f"{result.seconds:.1f}",

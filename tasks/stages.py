@@ -12,15 +12,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from comic2pdf.archive import ExtractLimits, extract_pages
-from comic2pdf.comicinfo import read_comicinfo
+from comic2pdf.comicinfo import arrange_pages, read_comicinfo
 from comic2pdf.errors import ComicError
 from comic2pdf.jobdb import JobDB
 from comic2pdf.ocr import OcrOptions, run_ocr
+from comic2pdf.pdfmeta import SOURCE_NAME_FIELD
 from comic2pdf.publish import place_file, remove_tree
 from comic2pdf.rawpdf import build_raw_pdf
 from comic2pdf.settings import Settings
@@ -32,6 +33,10 @@ class Prepared(BaseModel):
     raw_pdf: Path
     pages: int
     name: str  # the archive's file name, for what the UI shows
+    #: "entry: reason" for every page-looking entry that is not a page of the PDF.
+    pages_skipped: list[str] = []
+    #: "entry: what was done" for pages repaired on the way (damaged JPEGs).
+    page_warnings: list[str] = []
 
 
 class Recognised(BaseModel):
@@ -113,19 +118,42 @@ def _prep(archive: Path, work: Path, identity: str, settings: Settings) -> Prepa
     extract_dir = work / "extract"
     remove_tree(extract_dir)  # a previous attempt may have left part of it
     extraction = extract_pages(archive, extract_dir, limits=extract_limits(settings))
+    pages = extraction.pages
+    skipped = [str(entry) for entry in extraction.skipped]
     metadata = read_comicinfo(extraction.comicinfo) if extraction.comicinfo else None
+    if metadata is not None:
+        order, metadata = arrange_pages(metadata, len(pages))
+        skipped += [
+            f"{page.entry}: marked Deleted in ComicInfo.xml"
+            for index, page in enumerate(pages)
+            if index not in order
+        ]
+        pages = [pages[index] for index in order]
+    warnings: list[str] = []
+
+    def warn(entry: str, message: str) -> None:
+        (skipped if message.startswith("left out") else warnings).append(f"{entry}: {message}")
+
     raw_pdf = work / "raw.pdf"
-    pages = build_raw_pdf(
-        [page.path for page in extraction.pages],
+    count = build_raw_pdf(
+        [page.path for page in pages],
         raw_pdf,
         dpi=settings.ocr_dpi,
         scratch=work / "convert",
         metadata=metadata,
-        info={JOB_KEY_FIELD: identity},
+        # The input's own name, which out/ may have to shorten to 255 bytes.
+        info={JOB_KEY_FIELD: identity, SOURCE_NAME_FIELD: archive.name},
+        entries=[page.entry for page in pages],
+        warn=warn,
     )
     remove_tree(extract_dir)  # raw.pdf holds the pages now; free the disk
     remove_tree(work / "convert")
-    return Prepared(raw_pdf=raw_pdf, pages=pages, name=archive.name)
+    for note in (*skipped, *warnings):
+        get_run_logger().warning("%s: %s", archive.name, note)
+    return Prepared(
+        raw_pdf=raw_pdf, pages=count, name=archive.name, pages_skipped=skipped,
+        page_warnings=warnings,
+    )  # fmt: skip
 
 
 @task(

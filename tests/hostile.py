@@ -246,7 +246,7 @@ def zip_huge_png(folder: Path) -> Path:
 
 
 def zip_bad_png(folder: Path) -> Path:
-    """A page with a PNG signature and garbage after it. Reason: bad_image."""
+    """A page with a PNG signature and garbage after it: skipped with a warning naming p2.png."""
     garbage = b"\x89PNG\r\n\x1a\n" + b"not really a png" * 8
     return write_zip(folder / "badpng.cbz", [("p1.png", tiny_png()), ("p2.png", garbage)])
 

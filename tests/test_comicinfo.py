@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from comic2pdf.comicinfo import MAX_BYTES, ComicMetadata, read_comicinfo
+from comic2pdf.comicinfo import MAX_BYTES, ComicMetadata, arrange_pages, read_comicinfo
 
 FULL = """<?xml version="1.0" encoding="utf-8"?>
 <ComicInfo xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
@@ -55,6 +55,7 @@ def test_a_full_file(tmp_path):
         subject="Tintin #5",
         keywords="china, opium, Adventure",  # "China" repeats "china"
         language="en",
+        page_types={0: frozenset({"FrontCover"})},
     )
 
 
@@ -109,3 +110,35 @@ def test_an_oversize_file_is_not_parsed(tmp_path, caplog):
 
 def test_a_missing_file_gives_empty_metadata(tmp_path):
     assert read_comicinfo(tmp_path / "ComicInfo.xml") == ComicMetadata()
+
+
+PAGES = """<?xml version="1.0" encoding="utf-8"?>
+<ComicInfo>
+  <Manga>YesAndRightToLeft</Manga>
+  <Pages>
+    <Page Image="0" Type="InnerCover"/>
+    <Page Image="1" Type="Deleted" Bookmark="Ads"/>
+    <Page Image="2" Type="FrontCover" Bookmark="Cover"/>
+    <Page Image="3" Bookmark="Chapter 1"/>
+    <Page Image="x" Type="Deleted"/>
+  </Pages>
+</ComicInfo>
+"""
+
+
+def test_pages_deleted_front_cover_bookmarks_and_manga(tmp_path):
+    metadata = read_comicinfo(write(tmp_path, PAGES))
+    assert metadata.right_to_left
+    order, arranged = arrange_pages(metadata, 5)
+    assert order == [2, 0, 3, 4]  # page 1 deleted, the front cover first
+    assert arranged.bookmarks == ((0, "Cover"), (2, "Chapter 1"))  # counted in the new order
+
+
+def test_declared_utf8_written_in_latin1_is_read_as_latin1(tmp_path):
+    text = '<?xml version="1.0" encoding="utf-8"?><ComicInfo><Writer>Hergé</Writer></ComicInfo>'
+    assert read_comicinfo(write(tmp_path, text, "latin-1")).author == "Hergé"
+
+
+def test_declared_latin1_is_read_in_its_encoding(tmp_path):
+    text = '<?xml version="1.0" encoding="ISO-8859-1"?><ComicInfo><Title>Été</Title></ComicInfo>'
+    assert read_comicinfo(write(tmp_path, text, "latin-1")).title == "Été"

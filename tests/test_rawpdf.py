@@ -253,14 +253,29 @@ def test_the_scratch_folder_is_left_clean(tmp_path):
 # --- failures ---------------------------------------------------------------------------
 
 
-def test_a_file_that_is_no_image_raises_bad_image_and_leaves_no_output(tmp_path):
-    text = tmp_path / "page 2.jpg"
+def test_a_file_that_is_no_image_is_left_out_with_a_warning_naming_its_entry(tmp_path):
+    text = tmp_path / "00002.jpg"
+    text.write_text("this is not a picture")
+    warnings: list[tuple[str, str]] = []
+    out = tmp_path / "raw.pdf"
+    pages = rawpdf.build_raw_pdf(
+        [PAGES / "baiona_color.jpg", text], out, dpi=DPI, scratch=tmp_path / "scratch",
+        entries=["p1.jpg", "ch1/page 2.jpg"], warn=lambda *w: warnings.append(w),
+    )  # fmt: skip
+    assert pages == 1
+    assert warnings == [("ch1/page 2.jpg", "left out: is no image img2pdf or Pillow can read")]
+    assert list((tmp_path / "scratch").iterdir()) == []
+
+
+def test_a_file_that_is_no_image_alone_raises_bad_image_naming_its_entry(tmp_path):
+    text = tmp_path / "00001.jpg"
     text.write_text("this is not a picture")
     with pytest.raises(BadImage) as caught:
-        build([PAGES / "baiona_color.jpg", text], tmp_path)
-    assert caught.value.path == text
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["page 2.jpg", "scratch"]
-    assert list((tmp_path / "scratch").iterdir()) == []
+        rawpdf.build_raw_pdf(
+            [text], tmp_path / "raw.pdf", dpi=DPI, scratch=tmp_path / "scratch", entries=["p.jpg"]
+        )
+    assert str(caught.value) == "page 'p.jpg' is no image img2pdf or Pillow can read"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["00001.jpg", "scratch"]
 
 
 def test_a_truncated_png_raises_bad_image(tmp_path):
