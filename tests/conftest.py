@@ -180,3 +180,20 @@ def prefect_server_running(folder: Path, *, ui: bool, extra_env: dict[str, str] 
             yield Server(url, env | {"PREFECT_API_URL": url}, folder / "server.log")
     finally:
         kill_group(server, grace=15)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL cluster on 127.0.0.1 (tests/pg.py), once per session.
+
+    ``postgres.url("asyncpg")`` is its database for a Prefect server; tests that need
+    a database of their own call ``postgres.create_database(name)``.
+    """
+    from tests import pg  # pg uses free_port from here: imported late, no cycle at load
+
+    try:
+        cluster = pg.start_cluster()
+    except RuntimeError as error:
+        pytest.fail(f"no PostgreSQL cluster: {error}")
+    yield cluster
+    pg.stop_cluster(cluster)
