@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))  # `python bench/batch_server.py` from anywhere
 from comic2pdf.proc import kill_group  # noqa: E402
 from comic2pdf.samples import make_comic  # noqa: E402
 from tests import pg  # noqa: E402
-from tests.conftest import free_port, start_process, wait_for_http  # noqa: E402
+from tests.conftest import start_prefect_server  # noqa: E402
 
 SAMPLE_SECONDS = 0.2
 OCR_MARK = "comic2pdf.ocr_child"  # in the argv of the ocrmypdf child of a conversion
@@ -155,16 +155,15 @@ def base_env(home: Path) -> dict[str, str]:
 @contextlib.contextmanager
 def running(argv: list, env: dict[str, str], folder: Path) -> Iterator[tuple[str, int]]:
     """Start a Prefect server (*argv* with {port} filled in); yield its API URL and pid."""
-    for _ in range(3):  # the free port may be taken between probe and bind
-        port = str(free_port())
+
+    def launch(port: str) -> tuple[list, dict[str, str]]:
         args = [str(part).replace("{port}", port) for part in argv]
-        server = start_process(args, folder / "server.log", env | {"PREFECT_SERVER_API_PORT": port})
-        url = f"http://127.0.0.1:{port}/api"
-        if wait_for_http(f"{url}/health", server, time.monotonic() + 120):
-            break
-        kill_group(server, grace=15)
-    else:
-        sys.exit(f"the Prefect server did not start; see {folder / 'server.log'}")
+        return args, env | {"PREFECT_SERVER_API_PORT": port}
+
+    try:
+        server, url = start_prefect_server(launch, folder / "server.log", seconds=120)
+    except RuntimeError as error:
+        sys.exit(str(error))
     try:
         yield url, server.pid
     finally:

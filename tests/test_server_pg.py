@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -21,7 +20,7 @@ import pytest
 
 from comic2pdf.proc import kill_group
 from tests import pg
-from tests.conftest import BIN, ROOT, free_port, start_process, wait_for_http
+from tests.conftest import BIN, ROOT, start_prefect_server
 
 SCRIPT = ROOT / "scripts" / "server.sh"
 AUTH = f"comic2pdf:{secrets.token_hex(12)}"
@@ -44,8 +43,8 @@ def server(postgres: pg.PgCluster, tmp_path_factory: pytest.TempPathFactory):
     """`scripts/server.sh` on a database of its own; yields (API URL, database name, home)."""
     folder = tmp_path_factory.mktemp("pg-server")
     database = postgres.create_database(f"prefect_{secrets.token_hex(4)}")
-    for _ in range(3):  # the free port may be taken between probe and bind
-        port = str(free_port())
+
+    def launch(port: str) -> tuple[list, dict[str, str]]:
         env = server_env(
             folder,
             PREFECT_API_DATABASE_CONNECTION_URL=postgres.url("asyncpg", database),
@@ -54,14 +53,13 @@ def server(postgres: pg.PgCluster, tmp_path_factory: pytest.TempPathFactory):
             PREFECT_SERVER_API_PORT=port,
             PREFECT_UI_ENABLED="false",  # not needed here; saves the UI's build step
         )
-        process = start_process([SCRIPT], folder / "server.log", env)
-        url = f"http://127.0.0.1:{port}/api"
-        # /health answers without the auth string (Prefect lets health probes through).
-        if wait_for_http(f"{url}/health", process, time.monotonic() + 90):
-            break
-        kill_group(process, grace=15)
-    else:
-        pytest.fail(f"the server did not start; see {folder / 'server.log'}")
+        return [SCRIPT], env
+
+    # /health answers without the auth string (Prefect lets health probes through).
+    try:
+        process, url = start_prefect_server(launch, folder / "server.log")
+    except RuntimeError as error:
+        pytest.fail(str(error))
     yield url, database, folder / "home"
     kill_group(process, grace=15)
 
