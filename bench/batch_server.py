@@ -16,6 +16,8 @@ batch. Asserts nothing; prints a table.
 - OCR share: part of the wall during which an ocrmypdf child ran (sampled every
   SAMPLE_SECONDS); busy in OCR: the tree's CPU over those moments / (their length × cores).
   Busy overall ≈ OCR share × busy in OCR + the rest: this tells what limits the batch.
+- machine: the whole machine's busy CPU over the row, everybody's; when it is near 100 % while
+  "busy" is low, other processes took the cores and the row measures contention, not us.
 """
 
 import argparse
@@ -60,6 +62,7 @@ class Result:
     wall: float
     cpu: float  # the scan's process tree
     server_cpu: float
+    machine_cpu: float  # every process on the machine (other users' included)
     ocr_seconds: float
     ocr_cpu: float
     pdfs: int
@@ -78,6 +81,12 @@ def tree_cpu(pid: int) -> float:
                 t = proc.cpu_times()
                 total += t.user + t.system + t.children_user + t.children_system
     return total
+
+
+def machine_cpu() -> float:
+    """CPU seconds the whole machine has spent busy (not idle, not waiting on I/O) since boot."""
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
 
 
 def ocr_running(pid: int) -> bool:
@@ -115,6 +124,7 @@ class Sampler(threading.Thread):
 def scan_once(server: Server, data: Path, env: dict[str, str], log: Path) -> Result:
     """One `comic2pdf scan --once` over *data*, measured."""
     server_before = sum(tree_cpu(pid) for pid in server.pids)
+    machine_before = machine_cpu()
     started = time.monotonic()
     with log.open("ab") as out:
         proc = subprocess.Popen(
@@ -132,10 +142,11 @@ def scan_once(server: Server, data: Path, env: dict[str, str], log: Path) -> Res
         tail = log.read_text(errors="replace")[-3000:]
         sys.exit(f"scan --once failed ({proc.returncode}):\n{tail}")
     server_cpu = sum(tree_cpu(pid) for pid in server.pids) - server_before
+    machine = machine_cpu() - machine_before
     ocr_seconds, ocr_cpu = sampler.ocr_time_and_cpu()
     pdfs = len(list((data / "out").glob("*.pdf")))
     cpu = usage.ru_utime + usage.ru_stime
-    return Result(wall, cpu, server_cpu, ocr_seconds, ocr_cpu, pdfs)
+    return Result(wall, cpu, server_cpu, machine, ocr_seconds, ocr_cpu, pdfs)
 
 
 # --- the servers -----------------------------------------------------------------------
@@ -224,8 +235,8 @@ def rows_for(server: Server, comics: list[Path], tmp: Path, concurrencies: list[
 def print_table(results: dict[tuple[str, int], Result], comics: int) -> None:
     header = (
         f"{'Prefect server':<14} {'OCR_CONC':>8} {'wall s':>7} {'comics/min':>10} "
-        f"{'busy':>5} {'+ server':>8} {'× SQLite':>8} {'OCR share':>9} {'busy in OCR':>11} "
-        f"{'PDFs':>5}"
+        f"{'busy':>5} {'+ server':>8} {'machine':>7} {'× SQLite':>8} {'OCR share':>9} "
+        f"{'busy in OCR':>11} {'PDFs':>5}"
     )
     print(header)
     print("-" * len(header))
@@ -235,10 +246,11 @@ def print_table(results: dict[tuple[str, int], Result], comics: int) -> None:
         print(
             f"{name:<14} {concurrency:>8} {r.wall:>7.1f} {comics / r.wall * 60:>10.1f} "
             f"{r.cpu / (r.wall * CORES):>5.0%} {(r.cpu + r.server_cpu) / (r.wall * CORES):>8.0%} "
-            f"{ratio:>8} {r.ocr_seconds / r.wall:>9.0%} "
+            f"{r.machine_cpu / (r.wall * CORES):>7.0%} {ratio:>8} {r.ocr_seconds / r.wall:>9.0%} "
             f"{r.ocr_cpu / max(r.ocr_seconds, 1e-9) / CORES:>11.0%} {r.pdfs:>5}"
         )
-    print("× SQLite: the SQLite row's wall / this row's (above 1 = faster)")
+    print("× SQLite: the SQLite row's wall / this row's (above 1 = faster); machine: every")
+    print("process's CPU over the row (other users' too): near 100 % = the cores were contended")
 
 
 def main(argv: list[str] | None = None) -> int:
