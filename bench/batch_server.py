@@ -222,13 +222,14 @@ def rows_for(server: Server, comics: list[Path], tmp: Path, concurrencies: list[
     env = base_env(tmp / f"client-{slug}") | server.client_env | {"STABLE_SECONDS": "0"}
     warm = tmp / f"warm-{slug}"
     fill_inbox(warm, comics[:1])  # creates the flows and limits; not timed
-    scan_once(server, warm, env | {"DATA_DIR": str(warm)}, tmp / "bench.log")
+    log = tmp / f"scan-{slug}.log"
+    scan_once(server, warm, env | {"DATA_DIR": str(warm)}, log)
     results = {}
     for concurrency in concurrencies:
         data = tmp / f"batch-{slug}-{concurrency}"
         fill_inbox(data, comics)
         row_env = env | {"DATA_DIR": str(data), "OCR_CONCURRENCY": str(concurrency)}
-        results[concurrency] = scan_once(server, data, row_env, tmp / "bench.log")
+        results[concurrency] = scan_once(server, data, row_env, log)
     return results
 
 
@@ -253,6 +254,12 @@ def print_table(results: dict[tuple[str, int], Result], comics: int) -> None:
     print("process's CPU over the row (other users' too): near 100 % = the cores were contended")
 
 
+def server_trouble(name: str, server_log: Path) -> str:
+    """How often the server's database was locked (it answers those requests with a 503)."""
+    locked = server_log.read_text(errors="replace").count("database is locked")
+    return f"server on {name}: 'database is locked' {locked} times in its log (warm-up included)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--comics", type=int, default=16, help="comics in the batch")
@@ -271,14 +278,18 @@ def main(argv: list[str] | None = None) -> int:
             for n in range(args.comics)
         ]  # fmt: skip
         results: dict[tuple[str, int], Result] = {}
+        servers: dict[str, Path] = {}
         for start in (sqlite_server, postgres_server):
             folder_of_server = tmp / start.__name__
             folder_of_server.mkdir()
             with start(folder_of_server) as server:
+                servers[server.name.lower()] = folder_of_server
                 for concurrency, result in rows_for(server, comics, tmp, concurrencies).items():
                     results[(server.name, concurrency)] = result
         print(f"batch: {args.comics} comics of {args.pages} pages {args.size} JPEG")
         print_table(results, args.comics)
+        for name, server_folder in servers.items():
+            print(server_trouble(name, server_folder / "server.log"))
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     return 0
 
