@@ -181,3 +181,16 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+
+
+def test_the_script_reads_its_settings_from_env_file(tmp_path):
+    env_file = tmp_path / "server.env"
+    env_file.write_text(
+        f"PREFECT_SERVER_API_AUTH_STRING={AUTH}\n"
+        "PREFECT_API_DATABASE_CONNECTION_URL=sqlite+aiosqlite:///prefect.db\n"
+    )
+    env = server_env(tmp_path, ENV_FILE=str(env_file))
+    done = subprocess.run([SCRIPT], env=env, capture_output=True, text=True, timeout=30)
+    # The URL is only in the file: without reading it the complaint would be 'is not set'.
+    assert done.returncode == 2
+    assert "must start with postgresql+asyncpg://" in done.stderr
