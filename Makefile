@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 DATA_DIR ?= data
 
-.PHONY: setup demo samples test lint bench deploy deploy-docker worker clean
+.PHONY: setup demo samples test lint bench deploy deploy-docker worker server clean
 
 setup:
 	scripts/setup.sh
@@ -33,6 +33,10 @@ deploy-docker: setup
 
 worker: setup
 	scripts/worker.sh
+
+# A Prefect server on PostgreSQL with basic auth (README "Run on a Prefect server").
+server: setup
+	scripts/server.sh
 
 bench: setup
 	$(PY) bench/run.py

@@ -8,6 +8,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -144,6 +145,24 @@ def start_process(argv: list, log: Path, env: dict, cwd: Path = ROOT) -> subproc
         )  # fmt: skip
 
 
+def start_prefect_server(
+    launch: Callable[[str], tuple[list, dict[str, str]]], log: Path, *, seconds: float = 90
+) -> tuple[subprocess.Popen, str]:
+    """Start the server that *launch(port)* gives (argv, env) for; wait for its /api/health.
+
+    Returns the process and its API URL; raises RuntimeError naming *log* if it never answers.
+    """
+    for _ in range(3):  # the free port may be taken between probe and bind
+        port = str(free_port())
+        url = f"http://127.0.0.1:{port}/api"
+        argv, env = launch(port)
+        server = start_process(argv, log, env)
+        if wait_for_http(f"{url}/health", server, time.monotonic() + seconds):
+            return server, url
+        kill_group(server, grace=15)
+    raise RuntimeError(f"the Prefect server did not start; see {log}")
+
+
 class Server(NamedTuple):
     url: str
     env: dict[str, str]  # for client processes: PREFECT_API_URL and nothing else of ours
@@ -163,20 +182,34 @@ def prefect_server_running(folder: Path, *, ui: bool, extra_env: dict[str, str] 
         "PREFECT_UI_ENABLED": "true" if ui else "false",
         **(extra_env or {}),
     }
-    for _ in range(3):  # the free port may be taken between probe and bind
-        port = str(free_port())
-        url = f"http://127.0.0.1:{port}/api"
-        server = start_process(
-            [BIN / "prefect", "server", "start", "--host", "127.0.0.1", "--port", port],
-            folder / "server.log", env | {"PREFECT_UI_API_URL": url},
-        )  # fmt: skip
-        if wait_for_http(f"{url}/health", server, time.monotonic() + 90):
-            break
-        kill_group(server, grace=15)
-    else:
-        pytest.fail(f"the Prefect server did not start; see {folder / 'server.log'}")
+
+    def launch(port: str) -> tuple[list, dict[str, str]]:
+        argv = [BIN / "prefect", "server", "start", "--host", "127.0.0.1", "--port", port]
+        return argv, env | {"PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api"}
+
+    try:
+        server, url = start_prefect_server(launch, folder / "server.log")
+    except RuntimeError as error:
+        pytest.fail(str(error))
     try:
         with temporary_settings({PREFECT_API_URL: url}):
             yield Server(url, env | {"PREFECT_API_URL": url}, folder / "server.log")
     finally:
         kill_group(server, grace=15)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL cluster on 127.0.0.1 (tests/pg.py), once per session.
+
+    ``postgres.url("asyncpg")`` is its database for a Prefect server; tests that need
+    a database of their own call ``postgres.create_database(name)``.
+    """
+    from tests import pg  # pg uses free_port from here: imported late, no cycle at load
+
+    try:
+        cluster = pg.start_cluster()
+    except RuntimeError as error:
+        pytest.fail(f"no PostgreSQL cluster: {error}")
+    yield cluster
+    pg.stop_cluster(cluster)
