@@ -86,7 +86,7 @@ def test_the_worker_serves_the_process_pool_that_prefect_yaml_and_deploy_sh_use(
         "flows/convert.py:convert_comic", "flows/scan.py:scan_inbox"
     }  # fmt: skip
     assert SERVICES["deploy"]["command"] == ["scripts/deploy.sh"]
-    assert f"pool={pool}\n" in (ROOT / "scripts" / "deploy.sh").read_text()
+    assert f"local) pool={pool};" in (ROOT / "scripts" / "deploy.sh").read_text()
     depends = SERVICES["worker"]["depends_on"]
     assert depends["deploy"]["condition"] == "service_completed_successfully"
 
