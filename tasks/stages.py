@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from comic2pdf.archive import ExtractLimits, extract_pages
 from comic2pdf.comicinfo import read_comicinfo
-from comic2pdf.errors import ComicError
+from comic2pdf.errors import ComicError, reason_of
 from comic2pdf.jobdb import JobDB
 from comic2pdf.ocr import OcrOptions, run_ocr
 from comic2pdf.publish import place_file, remove_tree
@@ -78,18 +78,25 @@ def ocr_options(settings: Settings) -> OcrOptions:
 def stage_attempt(settings: Settings, job_key: str | None, stage: str) -> Iterator[None]:
     """One attempt of a stage, counted in the job database (one-shot jobs, *job_key* None, are not).
 
-    The global concurrency slot is taken by the flow around the task
+    Failed and timed-out attempts are recorded too, with their reason (Prefect's
+    timeout raises inside the task body, so this still runs). The global
+    concurrency slot is taken by the flow around the task
     (``tasks.limits.stage_slot``), not here: see that function for why.
     """
     if job_key:
         with JobDB(settings.db_path) as db:
             db.start_stage(job_key, stage)
     started = time.monotonic()
-    yield
-    if job_key:
-        with JobDB(settings.db_path) as db:
-            seconds = time.monotonic() - started
-            db.observe("stage_duration_seconds", seconds, labels={"stage": stage})
+    reason = None
+    try:
+        yield
+    except BaseException as e:
+        reason = reason_of(e)
+        raise
+    finally:
+        if job_key:
+            with JobDB(settings.db_path) as db:
+                db.record_attempt(stage, seconds=time.monotonic() - started, reason=reason)
 
 
 @task(
