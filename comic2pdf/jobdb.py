@@ -405,8 +405,7 @@ class JobDB:
                 raise
             raise NotWritable(
                 f"cannot open the job store {self.path} for writing: {text}; make "
-                f"{self.path.parent} writable by the user running comic2pdf",
-                path=self.path,
+                f"{self.path.parent} writable by the user running comic2pdf"
             ) from e
 
     @contextmanager

@@ -89,7 +89,6 @@ def write_snapshot(data: MetricData, path: Path) -> dict[str, int | str]:
             raise
         raise NotWritable(
             f"cannot write {path}: {e.strerror or e}; it must be a file in a folder writable "
-            "by the user running comic2pdf",
-            path=path,
+            "by the user running comic2pdf"
         ) from e
     return document
