@@ -156,6 +156,7 @@ def test_gateway_down_fails_the_run_and_the_next_push_carries_everything(
 
 @flow_test
 def test_a_gateway_that_never_answers_fails_within_the_timeouts(data_dir, monkeypatch):
+    record_some(data_dir)
     timeout = 0.5
     monkeypatch.setenv("PUSHGATEWAY_TIMEOUT_SECONDS", str(timeout))
     with socket.socket() as silent:
