@@ -5,6 +5,7 @@ command in a child process; real files, a real Pushgateway, real sockets.
 """
 
 import os
+import socket
 import subprocess
 import time
 import urllib.request
@@ -157,3 +158,15 @@ def test_an_idle_scan_refreshes_the_snapshot_and_the_scan_time(tmp_path):
     with JobDB(data / "index" / "comic2pdf.sqlite3") as db:
         scanned = db.metric_data().last_scan
     assert scanned is not None and scanned.timestamp() >= started - 1
+
+
+def test_serve_on_a_taken_port_is_a_clear_error(tmp_path, capsys):
+    data = tmp_path / "data"
+    record_some(data)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["metrics", "--serve", "--port", str(port), "--data-dir", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert "bad_settings" in err and f"127.0.0.1:{port}" in err and "METRICS_PORT" in err

@@ -8,6 +8,7 @@ import logging
 from wsgiref.simple_server import WSGIServer
 
 from comic2pdf import tools
+from comic2pdf.errors import SettingsError
 from comic2pdf.jobdb import JobDB
 from comic2pdf.metrics.definitions import VERSION_LABELS
 from comic2pdf.metrics.exposition import scrape_registry, serve_metrics
@@ -50,11 +51,17 @@ def start_endpoint(settings: Settings, *, port: int, address: str) -> WSGIServer
 
     Raises:
         StoreMissing, NotWritable: the job store cannot be reported on.
-        OSError: the port is taken.
+        SettingsError: the port is taken or the address is not this machine's.
     """
     read_metric_data(db_path=settings.db_path, in_dir=settings.in_dir)
     registry = scrape_registry(
         db_path=settings.db_path, in_dir=settings.in_dir, versions=build_versions()
     )
-    server, _ = serve_metrics(registry, port=port, address=address)
+    try:
+        server, _ = serve_metrics(registry, port=port, address=address)
+    except OSError as e:
+        raise SettingsError(
+            f"cannot serve metrics on {address}:{port}: {e.strerror or e}; choose another "
+            "METRICS_PORT (or --port), or METRICS_PORT=0 for no endpoint on 'serve'"
+        ) from e
     return server
