@@ -14,7 +14,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from comic2pdf.cli_metrics import add_metrics_command
 from comic2pdf.jobdb import JobDB
 from comic2pdf.metrics.definitions import METRICS_BY_NAME
+from comic2pdf.metrics.reporting import refresh_snapshot
 from comic2pdf.metrics.snapshot import JSON_KEYS, LEGACY_KEYS
+from comic2pdf.samples import make_comic
+from comic2pdf.settings import load_settings
+from flows.convert import checked_job_key, convert_comic
 from flows.metrics import PUSH_RETRIES, push_metrics_flow
 from tests.conftest import free_port, gateway_samples, task_run_counts, total
 from tests.test_jobdb import claim
@@ -229,3 +233,35 @@ def test_cli_push_needs_a_gateway_url(tmp_path, monkeypatch):
     with pytest.raises(SettingsError, match="PUSHGATEWAY_URL"):
         run_cli("--data-dir", str(tmp_path / "data"), "--push")
     assert not (tmp_path / "data" / "index" / "metrics.json").exists()
+
+
+# --- what the convert flow records -------------------------------------------------------------
+
+
+@flow_test
+def test_refusals_of_every_reason_and_held_duplicates_are_counted(data_dir):
+    """A missing language pack refused an input without counting it anywhere (#15, 9)."""
+
+    inbox = data_dir / "in"
+    refused = make_comic(inbox / "Refused.cbz", title="Refused", pages=1, size=(300, 400)).path
+    assert convert_comic(path=str(refused), lang="zzz", return_state=True).is_failed()
+    (data_dir / "in" / "text.cbz").write_text("not a comic\n" * 40)
+    assert convert_comic(path=str(data_dir / "in" / "text.cbz"), return_state=True).is_failed()
+
+    held = make_comic(inbox / "Held.cbz", title="Held", pages=1, size=(300, 400)).path
+    key, _ = checked_job_key(held, load_settings())
+    with JobDB(data_dir / "index" / "comic2pdf.sqlite3") as db:
+        claim(db, key)  # the same comic in flight elsewhere
+    assert convert_comic(path=str(held)).outcome == "duplicate"
+
+    with JobDB(data_dir / "index" / "comic2pdf.sqlite3") as db:
+        data = db.metric_data()
+    assert data.counters["inputs_rejected"] == {
+        '{"reason":"missing_tool"}': 1,
+        '{"reason":"not_an_archive"}': 1,
+    }
+    durations = data.histograms["job_duration_seconds"]
+    outcomes = {labels: count for labels, (_, count, _) in durations.items()}
+    assert outcomes == {'{"outcome":"rejected"}': 2, '{"outcome":"duplicate"}': 1}
+    assert data.counters["duplicates_detected"] == {"{}": 1}
+    assert refresh_snapshot(load_settings())["error"] == 2  # both went to error/
