@@ -7,6 +7,7 @@ asks its API for a tag concurrency slot at the start of every tagged task run,
 which cost about 1.6 s per task on the SQLite-backed server (README Performance).
 """
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from pydantic import BaseModel
 
 from comic2pdf.archive import ExtractLimits, extract_pages
 from comic2pdf.comicinfo import read_comicinfo
-from comic2pdf.errors import ComicError, reason_of
+from comic2pdf.errors import ComicError, StageTimeout, reason_of
 from comic2pdf.jobdb import JobDB
 from comic2pdf.ocr import OcrOptions, run_ocr
 from comic2pdf.publish import place_file, remove_tree
@@ -90,6 +91,11 @@ def stage_attempt(settings: Settings, job_key: str | None, stage: str) -> Iterat
     reason = None
     try:
         yield
+    except asyncio.CancelledError:
+        # Prefect's task timeout raises its CancelledError in the task body and
+        # turns it into TimeoutError only outside it: here it is that timeout.
+        reason = StageTimeout.reason
+        raise
     except BaseException as e:
         reason = reason_of(e)
         raise

@@ -265,3 +265,34 @@ def test_refusals_of_every_reason_and_held_duplicates_are_counted(data_dir):
     assert outcomes == {'{"outcome":"rejected"}': 2, '{"outcome":"duplicate"}': 1}
     assert data.counters["duplicates_detected"] == {"{}": 1}
     assert refresh_snapshot(load_settings())["error"] == 2  # both went to error/
+
+
+@flow_test
+def test_an_attempt_killed_by_the_task_timeout_is_recorded_as_a_timeout(data_dir):
+    """stage_duration_seconds once left out every attempt a timeout killed (#15, 6 and 7)."""
+    from prefect import flow, task
+
+    from tasks.stages import stage_attempt
+
+    settings = load_settings()
+
+    @task(timeout_seconds=0.5, retries=1, retry_delay_seconds=0)
+    def hanging_prep():
+        with stage_attempt(settings, "hung", "prep"):
+            for _ in range(300):  # short sleeps: Prefect interrupts a thread between them
+                time.sleep(0.1)
+
+    @flow
+    def one_stage():
+        hanging_prep()
+
+    with JobDB(settings.db_path) as db:
+        claim(db, "hung")
+    assert one_stage(return_state=True).is_failed()
+
+    with JobDB(settings.db_path) as db:
+        data = db.metric_data()
+    assert data.counters["stage_failures"] == {'{"reason":"timeout","stage":"prep"}': 2}
+    assert data.counters["stage_retries"] == {'{"stage":"prep"}': 1}
+    _, count, total = data.histograms["stage_duration_seconds"]['{"stage":"prep"}']
+    assert count == 2 and total >= 2 * 0.5  # each ran until its time limit
