@@ -233,9 +233,9 @@ def test_scan_then_push_reaches_the_gateway(data_dir, inbox, pushgateway, monkey
     assert (
         samples[("comic2pdf_jobs_failed_total", (("reason", "no_images"), ("stage", "prep")))] == 1
     )
-    assert snapshot["error"] == 1
+    assert snapshot["error"] == 2  # the failed job and the refused input: both in error/
     assert total(samples, "comic2pdf_pages_processed_total") == snapshot["pages_processed"] == 2
-    assert total(samples, "comic2pdf_input_rejected_signature_total") == 1
+    assert samples[("comic2pdf_inputs_rejected_total", (("reason", "not_an_archive"),))] == 1
     assert snapshot["input_rejected_signature"] == 1
     assert total(samples, "comic2pdf_stage_duration_seconds_count") >= 3  # prep, ocr, finalize
     assert total(samples, "comic2pdf_last_success_timestamp_seconds") > 0
