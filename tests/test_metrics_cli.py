@@ -170,3 +170,15 @@ def test_serve_on_a_taken_port_is_a_clear_error(tmp_path, capsys):
         assert main(["metrics", "--serve", "--port", str(port), "--data-dir", str(data)]) == 2
     err = capsys.readouterr().err
     assert "bad_settings" in err and f"127.0.0.1:{port}" in err and "METRICS_PORT" in err
+
+
+def test_metrics_that_cannot_be_written_never_stop_a_scan(tmp_path):
+    data = tmp_path / "data"
+    record_some(data)
+    (data / "index" / "metrics.json").mkdir()
+    env = {**os.environ, "DATA_DIR": str(data), "PREFECT_HOME": str(tmp_path / "prefect")}
+    result = subprocess.run(
+        [COMIC2PDF, "scan", "--once"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "metrics were not recorded: not_writable" in result.stderr

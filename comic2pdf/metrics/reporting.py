@@ -8,7 +8,7 @@ import logging
 from wsgiref.simple_server import WSGIServer
 
 from comic2pdf import tools
-from comic2pdf.errors import SettingsError
+from comic2pdf.errors import ComicError, SettingsError
 from comic2pdf.jobdb import JobDB
 from comic2pdf.metrics.definitions import VERSION_LABELS
 from comic2pdf.metrics.exposition import scrape_registry, serve_metrics
@@ -36,11 +36,18 @@ def refresh_snapshot(settings: Settings) -> dict[str, int | str]:
     return write_snapshot(data, settings.metrics_path)
 
 
-def after_scan(settings: Settings) -> dict[str, int | str]:
-    """Record the end of a scan pass, then refresh ``metrics.json`` (issue #15, point 10)."""
-    with JobDB(settings.db_path) as db:
-        db.record_scan(interval=settings.scan_interval_seconds)
-    return refresh_snapshot(settings)
+def after_scan(settings: Settings) -> None:
+    """Record the end of a scan pass, then refresh ``metrics.json`` (issue #15, point 10).
+
+    A failure is logged, not raised: metrics must never stop the scans (the
+    next pass tries again, and ``comic2pdf metrics`` reports the cause).
+    """
+    try:
+        with JobDB(settings.db_path) as db:
+            db.record_scan(interval=settings.scan_interval_seconds)
+        refresh_snapshot(settings)
+    except ComicError as e:
+        log.warning("scan done, but its metrics were not recorded: %s: %s", e.reason, e)
 
 
 def start_endpoint(settings: Settings, *, port: int, address: str) -> WSGIServer:
