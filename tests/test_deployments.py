@@ -30,7 +30,7 @@ from comic2pdf.proc import kill_group
 from comic2pdf.samples import make_comic
 from comic2pdf.settings import Settings
 from deployments.build import build_deployments
-from tests.conftest import BIN, free_port, prefect_server_running, start_process
+from tests.conftest import BIN, prefect_server_running, start_process
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOWS = {"convert-comic", "scan-inbox", "push-metrics", "resolve-duplicate"}
@@ -278,6 +278,8 @@ def test_serve_registers_and_runs_the_schedules(prefect_server, tmp_path):
     with get_client(sync_client=True) as client:
         for deployment in tagged_deployments(client):  # the other test's, same names
             client.delete_deployment(deployment.id)
+    from tests.conftest import free_port  # here: keeps the imports as main has them
+
     metrics_port = free_port()
     serve = start_process(
         [BIN / "comic2pdf", "serve"], tmp_path / "serve.log",
