@@ -278,7 +278,7 @@ def test_serve_registers_and_runs_the_schedules(prefect_server, tmp_path):
     with get_client(sync_client=True) as client:
         for deployment in tagged_deployments(client):  # the other test's, same names
             client.delete_deployment(deployment.id)
-    from tests.conftest import free_port  # here: keeps the imports as main has them
+    from tests.conftest import free_port
 
     metrics_port = free_port()
     serve = start_process(
