@@ -52,7 +52,8 @@ def short_busy_timeout(monkeypatch):
 
     With a DB_BUSY_TIMEOUT_SECONDS setting this becomes a monkeypatch.setenv.
     """
-    monkeypatch.setattr(JobDB.__init__, "__kwdefaults__", {"busy_timeout": BUSY_TIMEOUT})
+    defaults = {**JobDB.__init__.__kwdefaults__, "busy_timeout": BUSY_TIMEOUT}
+    monkeypatch.setattr(JobDB.__init__, "__kwdefaults__", defaults)
 
 
 def test_a_locked_database_makes_the_task_retry_and_loses_no_update(
