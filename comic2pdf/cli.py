@@ -21,6 +21,7 @@ from comic2pdf.cli_serve import add_serve_command
 from comic2pdf.errors import ComicError, InputMissing
 from comic2pdf.inbox import ensure_layout
 from comic2pdf.jobdb import JobDB
+from comic2pdf.metrics.reporting import after_scan
 from comic2pdf.settings import load_settings, prepare_flow_environment
 
 #: `scan --once` gives up waiting for files that never become stable after this many passes.
@@ -86,9 +87,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if not args.once:
         while True:
             scan_pass()
+            after_scan(settings)  # the last scan time and metrics.json, after every pass
             time.sleep(settings.scan_interval_seconds)
     for _ in range(MAX_ONCE_PASSES):
         started, waiting = scan_pass()
+        after_scan(settings)
         if started:
             continue  # more may be claimable right away
         if waiting == 0:

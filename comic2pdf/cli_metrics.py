@@ -1,68 +1,81 @@
-"""``comic2pdf metrics``: the snapshot, the exposition and a push, without Prefect.
+"""``comic2pdf metrics``: the snapshot, the exposition, a push or a scrape endpoint, no Prefect.
 
 Plain calls into ``comic2pdf.metrics``, so the command is fast and works
 where no Prefect API is reachable (cron, node_exporter's textfile collector).
-``instance_name`` and ``build_versions`` are shared with ``tasks.metrics``.
+It reports on an existing job store only: a wrong DATA_DIR fails with
+``no_job_store`` instead of publishing an empty store's zeros.
 """
 
 import argparse
-import socket
 import sys
+import threading
 from pathlib import Path
 
-from comic2pdf import metrics, tools
 from comic2pdf.errors import PushFailed, SettingsError
 from comic2pdf.jobdb import JobDB
+from comic2pdf.metrics.exposition import build_registry, exposition, write_textfile
+from comic2pdf.metrics.push import push
+from comic2pdf.metrics.reporting import build_versions, instance_name, start_endpoint
+from comic2pdf.metrics.snapshot import write_snapshot
+from comic2pdf.metrics.source import read_metric_data
 from comic2pdf.settings import Settings, load_settings
 
 
-def instance_name(settings: Settings) -> str:
-    """The ``instance`` grouping label: INSTANCE_NAME, else this machine's host name."""
-    return settings.instance_name or socket.gethostname()
-
-
-def build_versions() -> dict[str, str]:
-    """The versions the build info metric declares (``tool_versions`` also lists extractors)."""
-    versions = tools.tool_versions()
-    return {name: versions[name] for name in metrics.VERSION_LABELS if name in versions}
-
-
 def cmd_metrics(args: argparse.Namespace) -> int:
-    """Write the snapshot, print the exposition; optionally a textfile and a push."""
+    """Write the snapshot, print the exposition; optionally a textfile, a push or an endpoint."""
     settings = load_settings(data_dir=args.data_dir)
+    if args.serve:
+        return serve_until_stopped(settings, port=args.port, address=args.address)
     url = settings.pushgateway_url
     if args.push and not url:
         raise SettingsError("--push needs PUSHGATEWAY_URL, e.g. http://127.0.0.1:9091")
     versions = build_versions()
-    with JobDB(settings.db_path) as db:
-        metrics.write_snapshot(db, settings.metrics_path)  # first, whatever happens next
-        registry = metrics.build_registry(db, versions=versions)
-        print(metrics.exposition(registry).decode(), end="", flush=True)
-        if args.textfile:
-            metrics.write_textfile(registry, args.textfile)
-        if not (args.push and url):
-            return 0
-        try:
-            metrics.push(
-                registry,
-                url=url,
-                instance=instance_name(settings),
-                timeout=settings.pushgateway_timeout_seconds,
-            )
-        except PushFailed as e:
+    data = read_metric_data(db_path=settings.db_path, in_dir=settings.in_dir)
+    write_snapshot(data, settings.metrics_path)  # first, whatever happens next
+    registry = build_registry(data, versions=versions)
+    print(exposition(registry).decode(), end="", flush=True)
+    if args.textfile:
+        write_textfile(registry, args.textfile)
+    if not (args.push and url):
+        return 0
+    try:
+        push(
+            registry,
+            url=url,
+            instance=instance_name(settings),
+            timeout=settings.pushgateway_timeout_seconds,
+        )
+    except PushFailed as e:
+        with JobDB(settings.db_path, create=False) as db:
             db.record_event("push_failures")  # reported by the next push that gets through
-            print(f"push_failed: {e}", file=sys.stderr)
-            return 1
+        print(f"push_failed: {e}", file=sys.stderr)
+        return 1
     return 0
 
 
+def serve_until_stopped(settings: Settings, *, port: int | None, address: str | None) -> int:
+    """Serve ``/metrics`` until Ctrl-C or SIGTERM; refuse a missing job store first."""
+    port = settings.metrics_port if port is None else port
+    if port == 0:
+        raise SettingsError("metrics --serve needs a port: --port N or METRICS_PORT")
+    server = start_endpoint(settings, port=port, address=address or settings.metrics_address)
+    print(f"serving metrics of {settings.data_dir} at {url_of(server)}", flush=True)
+    threading.Event().wait()  # the server runs in its own thread until the process ends
+    return 0
+
+
+def url_of(server) -> str:
+    host, port = server.server_address[:2]
+    return f"http://{host}:{port}/metrics"
+
+
 def add_metrics_command(commands: argparse._SubParsersAction) -> None:
-    """Add ``metrics [--data-dir D] [--push] [--textfile PATH]`` to the CLI's subcommands."""
+    """Add ``metrics [--data-dir D] [--push] [--textfile PATH] [--serve …]`` to the CLI."""
     parser = commands.add_parser(
         "metrics",
-        help="write index/metrics.json and print the Prometheus metrics",
+        help="write index/metrics.json and print, push or serve the Prometheus metrics",
         description="Write DATA_DIR/index/metrics.json and print the metrics in the Prometheus "
-        "text format. Counters are cumulative totals from the job database.",
+        "text format. Counters are cumulative totals from the job database, which must exist.",
     )
     parser.add_argument("--data-dir", type=Path, help="data folder (default: DATA_DIR)")
     parser.add_argument(
@@ -76,5 +89,14 @@ def add_metrics_command(commands: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="also write the metrics atomically to PATH for node_exporter's textfile collector "
         "(name it *.prom)",
+    )
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="serve /metrics over HTTP, read from the job store at each scrape, until stopped",
+    )
+    parser.add_argument("--port", type=int, help="port of --serve (default: METRICS_PORT)")
+    parser.add_argument(
+        "--address", help="address of --serve (default: METRICS_ADDRESS, 127.0.0.1)"
     )
     parser.set_defaults(handler=cmd_metrics)

@@ -136,6 +136,18 @@ class SettingsError(ComicError):
     reason = "bad_settings"
 
 
+class StoreMissing(ComicError):
+    """No job store in the data folder: reporting on one must never create an empty one."""
+
+    reason = "no_job_store"
+
+
+class NotWritable(ComicError):
+    """A folder or file comic2pdf must write is read-only, or a folder where a file belongs."""
+
+    reason = "not_writable"
+
+
 class DecisionError(ComicError):
     """A duplicate decision that cannot be applied."""
 

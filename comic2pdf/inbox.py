@@ -208,13 +208,3 @@ def move_to_archive(claim: Claim, settings: Settings) -> Path:
 
 def is_inside(path: Path, folder: Path) -> bool:
     return path.absolute().is_relative_to(folder.absolute())
-
-
-#: Metric event recorded when an input fails for one of these reasons.
-EVENTS_BY_REASON = {
-    "too_large": "input_rejected_size",
-    "not_an_archive": "input_rejected_signature",
-    "disk_error": "disk_error",
-    "pdf_invalid": "pdf_invalid",
-    "timeout": "jobs_timed_out",
-}

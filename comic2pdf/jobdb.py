@@ -20,6 +20,7 @@ import logging
 import math
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,8 +28,16 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
-from comic2pdf import metrics
-from comic2pdf.errors import DatabaseBusy, DecisionError, DiskError, SettingsError
+from comic2pdf.errors import (
+    DatabaseBusy,
+    DecisionError,
+    DiskError,
+    NotWritable,
+    SettingsError,
+    StoreMissing,
+)
+from comic2pdf.metrics import definitions as metrics
+from comic2pdf.metrics.definitions import MetricData
 
 log = logging.getLogger(__name__)
 
@@ -169,22 +178,6 @@ class Duplicate:
         return cls(**values)
 
 
-@dataclass(frozen=True)
-class MetricData:
-    """Everything the metric views need, read in one transaction.
-
-    ``counters``: name → labels JSON → value. ``histograms``: name → labels
-    JSON → (per-bucket counts keyed by upper bound, count, sum).
-    """
-
-    counters: dict[str, dict[str, int]]
-    histograms: dict[str, dict[str, tuple[dict[str, int], int, float]]]
-    running: dict[str, int]
-    queued: int
-    duplicates_pending: int
-    last_success: datetime | None
-
-
 # --- schema --------------------------------------------------------------------------
 
 _SCHEMA_V1 = (
@@ -262,12 +255,23 @@ def _schema_v1(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _schema_v2(conn: sqlite3.Connection) -> None:
+    # Facts about the store itself. instance_id names this data folder in the
+    # metrics' grouping key: stable wherever the folder is mounted (issue #15).
+    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID")
+    conn.execute("INSERT INTO meta VALUES ('instance_id', ?)", (uuid.uuid4().hex[:12],))
+
+
 def _pages_skipped(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE jobs ADD COLUMN pages_skipped TEXT")  # JSON list of "entry: reason"
 
 
 #: Step N brings the schema from version N to N + 1. Append, never edit.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_schema_v1, _pages_skipped)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _schema_v1,
+    _schema_v2,
+    _pages_skipped,
+)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
@@ -339,11 +343,18 @@ def _enable_wal(conn: sqlite3.Connection, *, deadline: float) -> str:
 
 
 class JobDB:
-    """The job database at ``path``; a context manager. One thread at a time (see module doc)."""
+    """The job database at ``path``; a context manager. One thread at a time (see module doc).
 
-    def __init__(self, path: Path | str, *, busy_timeout: float = 30.0) -> None:
+    ``create=False`` is for reporting: a missing file raises StoreMissing
+    instead of becoming a new empty database whose zeros would be published.
+    """
+
+    def __init__(
+        self, path: Path | str, *, busy_timeout: float = 30.0, create: bool = True
+    ) -> None:
         self.path = Path(path)
         self.busy_timeout = busy_timeout
+        self.create = create
         self._conn: sqlite3.Connection | None = None
 
     def __enter__(self) -> "JobDB":
@@ -365,6 +376,15 @@ class JobDB:
         return self._conn
 
     def _open(self) -> sqlite3.Connection:
+        if not self.create and not self.path.is_file():
+            raise StoreMissing(
+                f"no job store at {self.path}; is DATA_DIR (or --data-dir) the data folder "
+                "comic2pdf works in? Nothing is reported from an empty one"
+            )
+        with self._unwritable_is_clear():
+            return self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
         try:
@@ -382,6 +402,22 @@ class JobDB:
             conn.close()
             raise
         return conn
+
+    @contextmanager
+    def _unwritable_is_clear(self) -> Iterator[None]:
+        # SQLite needs to write beside the file (WAL, shared memory) even to read.
+        try:
+            yield
+        except (PermissionError, sqlite3.OperationalError) as e:
+            text = str(e)
+            if isinstance(e, sqlite3.OperationalError) and not (
+                "readonly" in text or "unable to open" in text
+            ):
+                raise
+            raise NotWritable(
+                f"cannot open the job store {self.path} for writing: {text}; make "
+                f"{self.path.parent} writable by the user running comic2pdf"
+            ) from e
 
     @contextmanager
     def _translated_errors(self) -> Iterator[None]:
@@ -476,8 +512,19 @@ class JobDB:
             )
             attempt = job.attempts(stage) + 1
             if attempt > 1:
-                _count(conn, f"{stage}_retries")
+                _count(conn, "stage_retries", {"stage": stage})
             return attempt
+
+    def record_attempt(self, stage: Stage | str, *, seconds: float, reason: str | None) -> None:
+        """Record the end of one attempt: its duration and, if it failed, why.
+
+        Every attempt counts, the failed and timed-out ones too: a timeout that
+        succeeded on retry shows in ``stage_failures{reason="timeout"}``.
+        """
+        with self._write() as conn:
+            _observe(conn, "stage_duration_seconds", seconds, {"stage": stage})
+            if reason is not None:
+                _count(conn, "stage_failures", {"stage": stage, "reason": reason})
 
     def finish_job(
         self,
@@ -761,6 +808,17 @@ class JobDB:
         with self._write() as conn:
             _observe(conn, name, value, labels)
 
+    def record_scan(self, *, interval: float) -> None:
+        """Record that an inbox scan just ended; *interval* is the scanner's SCAN_INTERVAL."""
+        with self._write() as conn:
+            _set_meta(conn, "last_scan_at", _now())
+            _set_meta(conn, "scan_interval_seconds", str(interval))
+
+    def instance_id(self) -> str:
+        """The stable id of this store (and so of its data folder), made when it was created."""
+        with self._read() as conn:
+            return _meta(conn)["instance_id"]
+
     def counter_values(self) -> dict[str, int]:
         """Every counter, summed over its labels."""
         with self._read() as conn:
@@ -768,21 +826,29 @@ class JobDB:
         return {name: total for name, total in rows}
 
     def metric_data(self) -> MetricData:
-        """Counters, histograms and job gauges, read in one consistent transaction."""
+        """Counters, histograms and gauges of the store, read in one consistent transaction."""
         with self._read() as conn:
+            meta = _meta(conn)
+            pending = "FROM duplicates WHERE applied_at IS NULL"
+            interval = meta.get("scan_interval_seconds")
             return MetricData(
+                read_at=datetime.now(UTC),
                 counters=_read_counters(conn),
                 histograms=_read_histograms(conn),
                 running=_running_by_stage(conn),
-                queued=_count_rows(conn, "SELECT count(*) FROM jobs WHERE state = ?", State.QUEUED),
-                duplicates_pending=_count_rows(
-                    conn, "SELECT count(*) FROM duplicates WHERE applied_at IS NULL"
+                queued=_value(conn, "SELECT count(*) FROM jobs WHERE state = ?", State.QUEUED),
+                oldest_in_flight=_time(
+                    _value(
+                        conn, "SELECT min(claimed_at) FROM jobs WHERE state IN (?, ?)", *IN_FLIGHT
+                    )
                 ),
+                duplicates_pending=_value(conn, f"SELECT count(*) {pending}"),
+                oldest_duplicate=_time(_value(conn, f"SELECT min(detected_at) {pending}")),
                 last_success=_time(
-                    conn.execute(
-                        "SELECT max(finished_at) FROM jobs WHERE state = ?", (State.DONE,)
-                    ).fetchone()[0]
+                    _value(conn, "SELECT max(finished_at) FROM jobs WHERE state = ?", State.DONE)
                 ),
+                last_scan=_time(meta.get("last_scan_at")),
+                scan_interval=float(interval) if interval else None,
             )
 
     # --- health --------------------------------------------------------------------------
@@ -922,5 +988,16 @@ def _running_by_stage(conn: sqlite3.Connection) -> dict[str, int]:
     return {stage: n for stage, n in rows}
 
 
-def _count_rows(conn: sqlite3.Connection, sql: str, *params: str) -> int:
+def _value(conn: sqlite3.Connection, sql: str, *params: str):
     return conn.execute(sql, params).fetchone()[0]
+
+
+def _meta(conn: sqlite3.Connection) -> dict[str, str]:
+    return dict(conn.execute("SELECT key, value FROM meta").fetchall())
+
+
+def _set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute(
+        "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )

@@ -96,7 +96,18 @@ class Settings(BaseSettings):
     metrics_interval_seconds: int = Field(60, ge=1, description="Interval of push-metrics.")
     pushgateway_url: str | None = Field(None, description="e.g. http://127.0.0.1:9091")
     pushgateway_timeout_seconds: float = Field(10, gt=0, description="Timeout of one push.")
-    instance_name: str | None = Field(None, description="Pushgateway instance label.")
+    instance_name: str | None = Field(
+        None, description="Pushgateway instance label; default: the job store's stable id."
+    )
+    metrics_port: int = Field(
+        9645,
+        ge=0,
+        le=65535,
+        description="Port of /metrics on 'serve' and 'metrics --serve'; 0 = none on 'serve'.",
+    )
+    metrics_address: str = Field(
+        "127.0.0.1", description="Address /metrics listens on; 0.0.0.0 for every interface."
+    )
 
     @field_validator("data_dir")
     @classmethod

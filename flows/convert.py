@@ -21,7 +21,6 @@ from comic2pdf.checks import check_input
 from comic2pdf.duplicates import hold_duplicate
 from comic2pdf.errors import ComicError, message_of, reason_of
 from comic2pdf.inbox import (
-    EVENTS_BY_REASON,
     Claim,
     claim_file,
     ensure_layout,
@@ -133,13 +132,13 @@ def convert_one_shot(archive: Path, out_dir: Path, settings: Settings) -> Conver
     )
 
 
-def refuse(claim: Claim, settings: Settings, error: BaseException) -> None:
+def refuse(claim: Claim, settings: Settings, error: BaseException, *, seconds: float) -> None:
     """An input refused before it became a job: to error/, counted by reason."""
     reason = reason_of(error)
     message = message_of(error)
     with JobDB(settings.db_path) as db:
-        if event := EVENTS_BY_REASON.get(reason):
-            db.record_event(event)
+        db.record_event("inputs_rejected", labels={"reason": reason})
+        db.observe("job_duration_seconds", seconds, labels={"outcome": "rejected"})
     move_to_error(
         claim, settings, reason=reason, message=message, stage="check", attempts=0, job_key=None,
     )  # fmt: skip
@@ -184,8 +183,6 @@ def fail(claim: Claim, key: str, settings: Settings, error: BaseException) -> No
     with JobDB(settings.db_path) as db:
         job = db.get_job(key)
         stage = str(job.stage or "prep") if job else "prep"
-        if event := EVENTS_BY_REASON.get(reason):
-            db.record_event(event, labels={"stage": stage})
         db.fail_job(key, stage=stage, reason=reason, message=message)
         attempts = job.attempts(stage) if job else 0
     placed = move_to_error(
@@ -216,7 +213,7 @@ def convert_claimed(claim: Claim, settings: Settings, *, force: bool) -> Convert
     try:
         key, profile = checked_job_key(claim.path, settings)
     except ComicError as e:
-        refuse(claim, settings, e)
+        refuse(claim, settings, e, seconds=time.monotonic() - started)
         raise
     try:
         started_job = start_job(claim, key, profile, settings, force=force)
@@ -227,9 +224,12 @@ def convert_claimed(claim: Claim, settings: Settings, *, force: bool) -> Convert
         if isinstance(e, ComicError) and e.retryable:
             raise
         get_run_logger().exception("%s: the job could not start", claim.path.name)
-        refuse(claim, settings, e)
+        refuse(claim, settings, e, seconds=time.monotonic() - started)
         raise
     if started_job is None:
+        with JobDB(settings.db_path) as db:
+            seconds = time.monotonic() - started
+            db.observe("job_duration_seconds", seconds, labels={"outcome": "duplicate"})
         return ConvertResult(input=claim.path, outcome="duplicate", job_key=key)
     state, generation = started_job
     if state is State.DONE:  # crashed after recording DONE: only the move was left

@@ -20,6 +20,7 @@ from comic2pdf.inbox import (
     stable_files,
 )
 from comic2pdf.jobdb import JobDB
+from comic2pdf.metrics.reporting import after_scan
 from comic2pdf.publish import remove_tree
 from comic2pdf.settings import Settings, load_settings
 from flows.convert import convert_comic
@@ -98,5 +99,6 @@ def scan_inbox() -> ScanReport:
     report = ScanReport(
         started=len(paths), outcomes=dict(outcomes), waiting=waiting_files(settings)
     )
+    after_scan(settings)
     get_run_logger().info("scan: %s", report)
     return report

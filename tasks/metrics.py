@@ -9,10 +9,12 @@ retries only an unreachable or slow gateway, never a bug.
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from comic2pdf import metrics
-from comic2pdf.cli_metrics import build_versions, instance_name
 from comic2pdf.errors import PushFailed
 from comic2pdf.jobdb import JobDB
+from comic2pdf.metrics.exposition import build_registry
+from comic2pdf.metrics.push import push
+from comic2pdf.metrics.reporting import build_versions, instance_name, refresh_snapshot
+from comic2pdf.metrics.source import read_metric_data
 from comic2pdf.settings import Settings
 
 
@@ -29,9 +31,8 @@ def retry_if_push_failed(task, task_run, state) -> bool:
 
 @task(name="write-snapshot", cache_policy=NO_CACHE)
 def write_metrics_snapshot(settings: Settings) -> dict:
-    """Write ``index/metrics.json`` atomically from the job database; return its content."""
-    with JobDB(settings.db_path) as db:
-        document = metrics.write_snapshot(db, settings.metrics_path)
+    """Write ``index/metrics.json`` atomically from the existing job store; return its content."""
+    document = refresh_snapshot(settings)
     get_run_logger().info(
         "wrote %s: %d done, %d failed, %d running",
         settings.metrics_path, document["done"], document["error"], document["running"],
@@ -48,19 +49,18 @@ def push_metrics(settings: Settings) -> None:
     """
     if not settings.pushgateway_url:
         raise ValueError("push_metrics needs PUSHGATEWAY_URL; the flow checks it first")
-    versions = build_versions()
     instance = instance_name(settings)
-    with JobDB(settings.db_path) as db:
-        registry = metrics.build_registry(db, versions=versions)
-        try:
-            metrics.push(
-                registry,
-                url=settings.pushgateway_url,
-                instance=instance,
-                timeout=settings.pushgateway_timeout_seconds,
-            )
-        except PushFailed as e:
+    data = read_metric_data(db_path=settings.db_path, in_dir=settings.in_dir)
+    try:
+        push(
+            build_registry(data, versions=build_versions()),
+            url=settings.pushgateway_url,
+            instance=instance,
+            timeout=settings.pushgateway_timeout_seconds,
+        )
+    except PushFailed as e:
+        with JobDB(settings.db_path, create=False) as db:
             db.record_event("push_failures")
-            get_run_logger().warning("push failed: %s", e)
-            raise
+        get_run_logger().warning("push failed: %s", e)
+        raise
     get_run_logger().info("pushed metrics to %s as instance %s", settings.pushgateway_url, instance)

@@ -7,6 +7,7 @@ asks its API for a tag concurrency slot at the start of every tagged task run,
 which cost about 1.6 s per task on the SQLite-backed server (README Performance).
 """
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from pydantic import BaseModel
 
 from comic2pdf.archive import ExtractLimits, extract_pages
 from comic2pdf.comicinfo import arrange_pages, read_comicinfo
-from comic2pdf.errors import ComicError
+from comic2pdf.errors import ComicError, StageTimeout, reason_of
 from comic2pdf.jobdb import JobDB
 from comic2pdf.ocr import OcrOptions, run_ocr
 from comic2pdf.pdfmeta import SOURCE_NAME_FIELD
@@ -83,18 +84,30 @@ def ocr_options(settings: Settings) -> OcrOptions:
 def stage_attempt(settings: Settings, job_key: str | None, stage: str) -> Iterator[None]:
     """One attempt of a stage, counted in the job database (one-shot jobs, *job_key* None, are not).
 
-    The global concurrency slot is taken by the flow around the task
+    Failed and timed-out attempts are recorded too, with their reason (Prefect's
+    timeout raises inside the task body, so this still runs). The global
+    concurrency slot is taken by the flow around the task
     (``tasks.limits.stage_slot``), not here: see that function for why.
     """
     if job_key:
         with JobDB(settings.db_path) as db:
             db.start_stage(job_key, stage)
     started = time.monotonic()
-    yield
-    if job_key:
-        with JobDB(settings.db_path) as db:
-            seconds = time.monotonic() - started
-            db.observe("stage_duration_seconds", seconds, labels={"stage": stage})
+    reason = None
+    try:
+        yield
+    except asyncio.CancelledError:
+        # Prefect's task timeout raises its CancelledError in the task body and
+        # turns it into TimeoutError only outside it: here it is that timeout.
+        reason = StageTimeout.reason
+        raise
+    except BaseException as e:
+        reason = reason_of(e)
+        raise
+    finally:
+        if job_key:
+            with JobDB(settings.db_path) as db:
+                db.record_attempt(stage, seconds=time.monotonic() - started, reason=reason)
 
 
 @task(

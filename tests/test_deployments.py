@@ -9,6 +9,7 @@ import importlib
 import re
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 from uuid import UUID
 
@@ -372,13 +373,19 @@ def test_serve_registers_and_runs_the_schedules(prefect_server, tmp_path):
     with get_client(sync_client=True) as client:
         for deployment in tagged_deployments(client):  # the other test's, same names
             client.delete_deployment(deployment.id)
+    from tests.conftest import free_port
+
+    metrics_port = free_port()
     serve = start_process(
         [BIN / "comic2pdf", "serve"], tmp_path / "serve.log",
-        env | {"DATA_DIR": str(tmp_path / "data"), "PREFECT_RUNNER_POLL_FREQUENCY": "1"},
+        env | {"DATA_DIR": str(tmp_path / "data"), "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+               "METRICS_PORT": str(metrics_port)},
         cwd=tmp_path,
     )  # fmt: skip
     try:
         deployments = wait_for_deployments(serve, tmp_path / "serve.log", count=4, timeout=60)
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as r:
+            assert b"comic2pdf_jobs_done_total 0.0" in r.read()  # /metrics served alongside
         intervals = {
             d.entrypoint: [s.schedule.interval.total_seconds() for s in d.schedules]
             for d in deployments

@@ -2,7 +2,6 @@
 
 import argparse
 import json
-import shutil
 import socket
 import subprocess
 import sys
@@ -14,7 +13,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from comic2pdf.cli_metrics import add_metrics_command
 from comic2pdf.jobdb import JobDB
-from comic2pdf.metrics import METRICS
+from comic2pdf.metrics.definitions import METRICS_BY_NAME
+from comic2pdf.metrics.reporting import refresh_snapshot
+from comic2pdf.metrics.snapshot import JSON_KEYS, LEGACY_KEYS
+from comic2pdf.samples import make_comic
+from comic2pdf.settings import load_settings
+from flows.convert import checked_job_key, convert_comic
 from flows.metrics import PUSH_RETRIES, push_metrics_flow
 from tests.conftest import free_port, gateway_samples, task_run_counts, total
 from tests.test_jobdb import claim
@@ -74,12 +78,15 @@ def test_flow_pushes_what_the_snapshot_says(data_dir, pushgateway, gateway_env):
     assert samples[("comic2pdf_jobs_failed_total", failed)] == 1
     (build,) = [dict(labels) for name, labels in samples if name == "comic2pdf_build_info"]
     assert build["comic2pdf"] and build["tesseract"] != "unknown"
-    compared = 0
-    for metric in METRICS:
-        if metric.json_key is not None:
-            assert total(samples, metric.prometheus_name) == document[metric.json_key], metric
-            compared += 1
-    assert compared >= 14
+    for key, parts in JSON_KEYS.items():  # every JSON key is the sum of its series
+        pushed = sum(
+            value
+            for (name, labels), value in samples.items()
+            for part, wanted in parts
+            if name == METRICS_BY_NAME[part].prometheus_name and set(wanted.items()) <= set(labels)
+        )
+        assert pushed == document[key], key
+    assert all(document[old] == document[new] for old, new in LEGACY_KEYS.items())
     assert document["done"] == 1 and document["error"] == 1 and document["pages_processed"] == 12
 
 
@@ -153,6 +160,7 @@ def test_gateway_down_fails_the_run_and_the_next_push_carries_everything(
 
 @flow_test
 def test_a_gateway_that_never_answers_fails_within_the_timeouts(data_dir, monkeypatch):
+    record_some(data_dir)
     timeout = 0.5
     monkeypatch.setenv("PUSHGATEWAY_TIMEOUT_SECONDS", str(timeout))
     with socket.socket() as silent:
@@ -227,32 +235,64 @@ def test_cli_push_needs_a_gateway_url(tmp_path, monkeypatch):
     assert not (tmp_path / "data" / "index" / "metrics.json").exists()
 
 
-# --- the Prometheus docs ------------------------------------------------------------------------
+# --- what the convert flow records -------------------------------------------------------------
 
 
-def promtool(*args: str) -> subprocess.CompletedProcess:
-    if shutil.which("promtool") is None:
-        pytest.fail("promtool is not installed: apt-get install prometheus (or run make setup)")
-    return subprocess.run(["promtool", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+@flow_test
+def test_refusals_of_every_reason_and_held_duplicates_are_counted(data_dir):
+    """A missing language pack refused an input without counting it anywhere (#15, 9)."""
+
+    inbox = data_dir / "in"
+    refused = make_comic(inbox / "Refused.cbz", title="Refused", pages=1, size=(300, 400)).path
+    assert convert_comic(path=str(refused), lang="zzz", return_state=True).is_failed()
+    (data_dir / "in" / "text.cbz").write_text("not a comic\n" * 40)
+    assert convert_comic(path=str(data_dir / "in" / "text.cbz"), return_state=True).is_failed()
+
+    held = make_comic(inbox / "Held.cbz", title="Held", pages=1, size=(300, 400)).path
+    key, _ = checked_job_key(held, load_settings())
+    with JobDB(data_dir / "index" / "comic2pdf.sqlite3") as db:
+        claim(db, key)  # the same comic in flight elsewhere
+    assert convert_comic(path=str(held)).outcome == "duplicate"
+
+    with JobDB(data_dir / "index" / "comic2pdf.sqlite3") as db:
+        data = db.metric_data()
+    assert data.counters["inputs_rejected"] == {
+        '{"reason":"missing_tool"}': 1,
+        '{"reason":"not_an_archive"}': 1,
+    }
+    durations = data.histograms["job_duration_seconds"]
+    outcomes = {labels: count for labels, (_, count, _) in durations.items()}
+    assert outcomes == {'{"outcome":"rejected"}': 2, '{"outcome":"duplicate"}': 1}
+    assert data.counters["duplicates_detected"] == {"{}": 1}
+    assert refresh_snapshot(load_settings())["error"] == 2  # both went to error/
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        ("check", "config", "docs/prometheus/prometheus.yml"),
-        ("check", "rules", "docs/prometheus/alerts.yml"),
-        ("test", "rules", "docs/prometheus/alerts_test.yml"),
-    ],
-    ids=["config", "rules", "rule-tests"],
-)
-def test_prometheus_files_pass_promtool(args):
-    result = promtool(*args)
-    assert result.returncode == 0, result.stdout + result.stderr
+@flow_test
+def test_an_attempt_killed_by_the_task_timeout_is_recorded_as_a_timeout(data_dir):
+    """stage_duration_seconds once left out every attempt a timeout killed (#15, 6 and 7)."""
+    from prefect import flow, task
 
+    from tasks.stages import stage_attempt
 
-def test_docs_table_lists_every_metric():
-    text = (ROOT / "docs" / "metrics.md").read_text()
-    for metric in METRICS:
-        assert f"`{metric.prometheus_name}" in text, metric.name
-        if metric.json_key:
-            assert f"| `{metric.json_key}` | `{metric.prometheus_name}" in text, metric.name
+    settings = load_settings()
+
+    @task(timeout_seconds=0.5, retries=1, retry_delay_seconds=0)
+    def hanging_prep():
+        with stage_attempt(settings, "hung", "prep"):
+            for _ in range(300):  # short sleeps: Prefect interrupts a thread between them
+                time.sleep(0.1)
+
+    @flow
+    def one_stage():
+        hanging_prep()
+
+    with JobDB(settings.db_path) as db:
+        claim(db, "hung")
+    assert one_stage(return_state=True).is_failed()
+
+    with JobDB(settings.db_path) as db:
+        data = db.metric_data()
+    assert data.counters["stage_failures"] == {'{"reason":"timeout","stage":"prep"}': 2}
+    assert data.counters["stage_retries"] == {'{"stage":"prep"}': 1}
+    _, count, total = data.histograms["stage_duration_seconds"]['{"stage":"prep"}']
+    assert count == 2 and total >= 2 * 0.5  # each ran until its time limit

@@ -15,6 +15,7 @@ import pytest
 from prefect.client.orchestration import get_client
 
 from comic2pdf.jobdb import JobDB, State
+from comic2pdf.metrics.snapshot import snapshot_of
 from comic2pdf.samples import make_comic
 from comic2pdf.settings import load_settings
 from flows.metrics import push_metrics_flow
@@ -96,7 +97,7 @@ def test_mixed_inbox_every_file_ends_in_exactly_one_place(data_dir, inbox, tmp_p
     assert dropped == 2 + len(hostile_files) + 1 + len(ignored)
     assert not list(tmp_path.rglob("pwned*"))  # nothing escaped any job folder
     with JobDB(data_dir / "index" / "comic2pdf.sqlite3") as db:
-        counters = db.counter_values()
+        counters = snapshot_of(db.metric_data())
         assert {job.state for job in db.list_jobs()} <= {State.DONE, State.FAILED}
         assert db.integrity_ok()
     assert counters["duplicates_detected"] == 1
@@ -116,7 +117,7 @@ def test_checks_refuse_by_size_signature_and_disk(data_dir, inbox, monkeypatch):
     report = json.loads((data_dir / "error" / "disk.cbz.error.json").read_text())
     assert report["stage"] == "check" and "DISK_FREE_FACTOR" in report["message"]
     with JobDB(data_dir / "index" / "comic2pdf.sqlite3") as db:
-        counters = db.counter_values()
+        counters = snapshot_of(db.metric_data())
     assert counters["input_rejected_size"] == 1
     assert counters["disk_error"] == 1
     assert comic.name == "big.cbz"
@@ -232,9 +233,9 @@ def test_scan_then_push_reaches_the_gateway(data_dir, inbox, pushgateway, monkey
     assert (
         samples[("comic2pdf_jobs_failed_total", (("reason", "no_images"), ("stage", "prep")))] == 1
     )
-    assert snapshot["error"] == 1
+    assert snapshot["error"] == 2  # the failed job and the refused input: both in error/
     assert total(samples, "comic2pdf_pages_processed_total") == snapshot["pages_processed"] == 2
-    assert total(samples, "comic2pdf_input_rejected_signature_total") == 1
+    assert samples[("comic2pdf_inputs_rejected_total", (("reason", "not_an_archive"),))] == 1
     assert snapshot["input_rejected_signature"] == 1
     assert total(samples, "comic2pdf_stage_duration_seconds_count") >= 3  # prep, ocr, finalize
     assert total(samples, "comic2pdf_last_success_timestamp_seconds") > 0

@@ -52,7 +52,8 @@ def short_busy_timeout(monkeypatch):
 
     With a DB_BUSY_TIMEOUT_SECONDS setting this becomes a monkeypatch.setenv.
     """
-    monkeypatch.setattr(JobDB.__init__, "__kwdefaults__", {"busy_timeout": BUSY_TIMEOUT})
+    defaults = {**JobDB.__init__.__kwdefaults__, "busy_timeout": BUSY_TIMEOUT}
+    monkeypatch.setattr(JobDB.__init__, "__kwdefaults__", defaults)
 
 
 def test_a_locked_database_makes_the_task_retry_and_loses_no_update(
@@ -90,7 +91,9 @@ def test_a_locked_database_makes_the_task_retry_and_loses_no_update(
     assert job.state is State.DONE
     assert job.attempts_prep <= runs["prep"] and job.attempts_ocr <= runs["ocr"]
     # Every update of both writers is there, once: the locker's own write, one
-    # claim, one DONE, one duration per stage that succeeded.
+    # claim, one DONE, a duration for each attempt that got past its start
+    # (the failed ones too), at least one per stage.
     assert counters["push_failures"] == 1
     assert counters["jobs_claimed"] == counters["jobs_done"] == counters["pages_processed"] == 1
-    assert sum(count for _, count, _ in durations.values()) == 3
+    started = job.attempts_prep + job.attempts_ocr + job.attempts_finalize
+    assert 3 <= sum(count for _, count, _ in durations.values()) <= started

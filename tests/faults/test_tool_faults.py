@@ -9,6 +9,7 @@ import pytest
 
 from comic2pdf.errors import DiskError, StageTimeout
 from comic2pdf.jobdb import JobDB, State
+from comic2pdf.metrics.snapshot import snapshot_of
 from comic2pdf.samples import make_comic
 from flows.convert import convert_comic
 from tests.conftest import task_run_counts
@@ -46,9 +47,9 @@ def test_hung_tesseract_is_killed_retried_then_the_input_goes_to_error(
     assert list((data_dir / "out").iterdir()) == []
     with JobDB(data_dir / "index" / "comic2pdf.sqlite3") as db:
         (job,) = db.list_jobs()
-        counters = db.counter_values()
+        counters = snapshot_of(db.metric_data())
     assert job.state is State.FAILED and job.error_reason == "timeout"
-    assert counters["jobs_timed_out"] == 1 and counters["ocr_retries"] == 1
+    assert counters["jobs_timed_out"] == 2 and counters["ocr_retries"] == 1  # per attempt
 
 
 def test_tesseract_crashing_once_costs_one_retry(data_dir, tmp_path, monkeypatch):
@@ -68,7 +69,7 @@ def test_tesseract_crashing_once_costs_one_retry(data_dir, tmp_path, monkeypatch
     assert [p.name for p in (data_dir / "archive").iterdir()] == ["Flaky.cbz"]
     with JobDB(data_dir / "index" / "comic2pdf.sqlite3") as db:
         job = db.get_job(result.job_key)
-        counters = db.counter_values()
+        counters = snapshot_of(db.metric_data())
     assert job.state is State.DONE and job.attempts_ocr == 2
     assert counters["ocr_retries"] == 1 and counters["jobs_done"] == 1
 
@@ -121,6 +122,6 @@ def test_disk_full_during_ocr_fails_clearly_and_keeps_the_input(
     assert_database_intact(data / "index" / "comic2pdf.sqlite3")
     with JobDB(data / "index" / "comic2pdf.sqlite3") as db:
         (job,) = db.list_jobs()
-        counters = db.counter_values()
+        counters = snapshot_of(db.metric_data())
     assert job.state is State.FAILED and job.error_reason == "disk_error"
-    assert counters["disk_error"] == 1 and counters["ocr_retries"] == 1
+    assert counters["disk_error"] == 2 and counters["ocr_retries"] == 1  # per attempt

@@ -1,0 +1,37 @@
+"""Where the metric values come from: an existing job store, plus the inbox folder.
+
+Reporting never creates a job store: a wrong DATA_DIR must fail loudly, not
+publish zeros that Prometheus would take for a counter reset (issue #15).
+"""
+
+import dataclasses
+from pathlib import Path
+
+from comic2pdf.inbox import is_ignored
+from comic2pdf.jobdb import JobDB
+from comic2pdf.metrics.definitions import MetricData
+
+
+def count_waiting(in_dir: Path) -> int:
+    """Files in ``in/`` a scan would consider (ignored names left out); 0 without the folder."""
+    if not in_dir.is_dir():
+        return 0
+    return sum(1 for path in in_dir.iterdir() if path.is_file() and not is_ignored(path.name))
+
+
+def read_metric_data(*, db_path: Path, in_dir: Path) -> MetricData:
+    """Every value, read now from the job store at *db_path* and the folder *in_dir*.
+
+    Raises:
+        StoreMissing: there is no job store at *db_path*.
+        NotWritable: SQLite cannot open it (it writes beside the file even to read).
+    """
+    with JobDB(db_path, create=False) as db:
+        data = db.metric_data()
+    return dataclasses.replace(data, inbox_waiting=count_waiting(in_dir))
+
+
+def store_instance_id(db_path: Path) -> str:
+    """The stable id of the existing job store at *db_path* (StoreMissing if there is none)."""
+    with JobDB(db_path, create=False) as db:
+        return db.instance_id()
