@@ -1,0 +1,149 @@
+"""One comic from checks to published PDF; the stages are run by a ``Stages`` runner.
+
+Two runners exist: Prefect tasks with retries, timeouts and global slots
+(``flows/convert.py``), and ``pipeline.local`` without any server. Both run
+this same sequence.
+"""
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import BaseModel
+
+from comic2pdf import jobkey, tools
+from comic2pdf.checks import check_input
+from comic2pdf.pipeline.stages import Prepared, Recognised, ocr_options
+from comic2pdf.publish import remove_tree
+from comic2pdf.settings import Settings
+
+
+class ConvertResult(BaseModel):
+    input: Path
+    outcome: str  # done | duplicate | skipped
+    output: Path | None = None
+    job_key: str | None = None
+    pages: int = 0
+    pages_without_text: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Job:
+    """One conversion: *identity* is the job key, plus the generation of a reprocessed job."""
+
+    archive: Path
+    out_dir: Path
+    key: str
+    identity: str
+
+    @property
+    def pdf_name(self) -> str:
+        return f"{self.archive.stem}.pdf"
+
+    def work(self, settings: Settings) -> Path:
+        return settings.work_dir / self.key
+
+
+class Stages(Protocol):
+    """Runs each stage of a job with its attempts and time limit."""
+
+    def prep(self, job: Job) -> Prepared: ...
+
+    def ocr(self, job: Job, prepared: Prepared) -> Recognised: ...
+
+    def finalize(self, job: Job, recognised: Recognised, pages: int) -> Path: ...
+
+
+def job_profile(settings: Settings) -> dict[str, object]:
+    return jobkey.build_profile(
+        ocr=ocr_options(settings).profile(), dpi=settings.ocr_dpi, versions=tools.tool_versions()
+    )
+
+
+def checked_job_key(archive: Path, settings: Settings) -> tuple[str, dict[str, object]]:
+    """Refuse what cannot be converted, then compute the job key."""
+    check_input(
+        archive,
+        max_size_mb=settings.max_input_size_mb,
+        disk_free_factor=settings.disk_free_factor,
+        work_dir=settings.work_dir,
+    )
+    tools.check_languages(settings.languages)
+    profile = job_profile(settings)
+    digest = jobkey.job_key(jobkey.file_sha256(archive), jobkey.profile_sha256(profile))
+    return digest, profile
+
+
+def prepare_job(job: Job, settings: Settings, stages: Stages) -> Prepared:
+    """The prep stage in ``work/<jobKey>/``; the folder goes if prep fails."""
+    job.work(settings).mkdir(parents=True, exist_ok=True)
+    try:
+        return stages.prep(job)
+    except BaseException:
+        _clean_work(job, settings)
+        raise
+
+
+def finish_job(
+    job: Job, prepared: Prepared, settings: Settings, stages: Stages
+) -> tuple[Path, Recognised]:
+    """ocr → finalize of a prepared job; the published PDF and what OCR found."""
+    try:
+        recognised = stages.ocr(job, prepared)
+        return stages.finalize(job, recognised, prepared.pages), recognised
+    finally:
+        _clean_work(job, settings)
+
+
+def run_stages(job: Job, settings: Settings, stages: Stages) -> tuple[Path, Prepared, Recognised]:
+    """prep → ocr → finalize."""
+    prepared = prepare_job(job, settings, stages)
+    output, recognised = finish_job(job, prepared, settings, stages)
+    return output, prepared, recognised
+
+
+def _clean_work(job: Job, settings: Settings) -> None:
+    if settings.keep_work_dir_days == 0:  # else the janitor deletes it later
+        remove_tree(job.work(settings))
+
+
+@dataclass(frozen=True)
+class Prefetched:
+    """A one-shot job checked and prepared, waiting for its OCR."""
+
+    job: Job
+    prepared: Prepared
+    started: float  # time.monotonic() when its checks began
+
+
+def prefetch_one_shot(
+    archive: Path, out_dir: Path, settings: Settings, stages: Stages
+) -> Prefetched:
+    """The first half of a one-shot conversion: checks and prep (the input stays where it is)."""
+    started = time.monotonic()
+    key, _ = checked_job_key(archive, settings)
+    job = Job(archive=archive, out_dir=out_dir, key=key, identity=key)
+    return Prefetched(job, prepare_job(job, settings, stages), started)
+
+
+def finish_one_shot(ready: Prefetched, settings: Settings, stages: Stages) -> ConvertResult:
+    """The second half: ocr and finalize."""
+    output, recognised = finish_job(ready.job, ready.prepared, settings, stages)
+    return ConvertResult(
+        input=ready.job.archive,
+        outcome="done",
+        output=output,
+        job_key=ready.job.key,
+        pages=ready.prepared.pages,
+        pages_without_text=recognised.pages_without_text,
+        seconds=time.monotonic() - ready.started,
+    )
+
+
+def convert_one_shot(
+    archive: Path, out_dir: Path, settings: Settings, stages: Stages
+) -> ConvertResult:
+    """A file outside DATA_DIR: converted into *out_dir*, no job recorded."""
+    return finish_one_shot(prefetch_one_shot(archive, out_dir, settings, stages), settings, stages)
