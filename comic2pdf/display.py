@@ -1,0 +1,163 @@
+"""What ``comic2pdf convert`` shows in the terminal while it works, and at the end.
+
+Three forms, after the terminal's conventions: on a terminal a live progress
+display (rich) with each comic's stage and its pages done during OCR; into a
+pipe or a file plain lines, one per stage, and no bars; with ``--quiet`` only
+the failures. Results go to stdout, failures (``FILE: REASON: MESSAGE``) to
+stderr, in every form.
+"""
+
+import logging
+import sys
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import TextIO
+
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from comic2pdf.errors import ComicError
+from comic2pdf.pipeline.events import StageEvent
+from comic2pdf.pipeline.job import ConvertResult
+
+
+def summary_line(path: Path | str, result: ConvertResult) -> str:
+    return (
+        f"{path} → {result.output} ({result.pages} pages, "
+        f"{result.pages_without_text} without text, {result.seconds:.1f} s)"
+    )
+
+
+def failure_line(path: Path | str, error: ComicError) -> str:
+    return f"{path}: {error.reason}: {error.message}"
+
+
+class Display:
+    """Plain lines (the form for pipes); the other forms change what is shown, not when."""
+
+    def __init__(self, out: TextIO, err: TextIO) -> None:
+        self.out, self.err = out, err
+        self._lock = threading.Lock()  # events arrive from OCR reader threads too
+
+    def __enter__(self) -> "Display":
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        return None
+
+    def log_handler(self) -> logging.Handler:
+        handler = logging.StreamHandler(self.err)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        return handler
+
+    def on_event(self, event: StageEvent) -> None:
+        if event.done is not None:  # page counts are for the terminal; a log gets the stages
+            return
+        pages = f" ({event.total:g} pages)" if event.total else ""
+        self._write(self.out, f"{event.comic}: {event.stage}{pages}")
+
+    def done(self, path: Path, result: ConvertResult) -> None:
+        self._write(self.out, summary_line(path, result))
+
+    def failed(self, path: Path, error: ComicError) -> None:
+        self._write(self.err, failure_line(path, error))
+
+    def _write(self, stream: TextIO, line: str) -> None:
+        # Not print(): inside a Prefect run with log_prints it would become a log line.
+        with self._lock:
+            stream.write(line + "\n")
+            stream.flush()
+
+
+class QuietDisplay(Display):
+    """``--quiet``: failures only."""
+
+    def on_event(self, event: StageEvent) -> None:
+        return None
+
+    def done(self, path: Path, result: ConvertResult) -> None:
+        return None
+
+
+class TerminalDisplay(Display):
+    """A live line per comic being converted: its stage, and a page counter during OCR."""
+
+    def __init__(self, out: TextIO, err: TextIO) -> None:
+        super().__init__(out, err)
+        self.console = Console(file=out)
+        # Not bound to the stream: while the display runs, sys.stderr is rich's proxy
+        # that prints above the live lines.
+        self.err_console = Console(stderr=True)
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.fields[comic]}", markup=False),
+            TextColumn("{task.fields[stage]:<8}", markup=False),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("pages"),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self._tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> "TerminalDisplay":
+        self.progress.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.progress.stop()
+
+    def log_handler(self) -> logging.Handler:
+        return RichHandler(console=self.err_console, show_time=False, show_path=False, markup=False)
+
+    def on_event(self, event: StageEvent) -> None:
+        with self._lock:
+            task = self._tasks.get(event.comic)
+            if task is None:
+                task = self.progress.add_task("", comic=event.comic, stage="", total=None)
+                self._tasks[event.comic] = task
+        self.progress.update(task, stage=event.stage, completed=event.done or 0)
+        if event.total:
+            self.progress.update(task, total=event.total)
+
+    def done(self, path: Path, result: ConvertResult) -> None:
+        self._forget(path)
+        self.console.print(summary_line(path, result), markup=False, highlight=False)
+
+    def failed(self, path: Path, error: ComicError) -> None:
+        self._forget(path)
+        self.err_console.print(
+            failure_line(path, error), markup=False, highlight=False, style="red"
+        )
+
+    def _forget(self, path: Path) -> None:
+        with self._lock:
+            task = self._tasks.pop(path.name, None)
+        if task is not None:
+            self.progress.remove_task(task)
+            self.progress.refresh()  # else the line printed next comes with the stale one
+
+
+def display_for(*, quiet: bool, out: TextIO | None = None, err: TextIO | None = None) -> Display:
+    """The form that suits where stdout goes."""
+    out, err = out or sys.stdout, err or sys.stderr
+    if quiet:
+        return QuietDisplay(out, err)
+    if out.isatty():
+        return TerminalDisplay(out, err)
+    return Display(out, err)
