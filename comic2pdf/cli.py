@@ -15,10 +15,11 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from comic2pdf import __version__, tools
-from comic2pdf.cli_convert import add_convert_command
+from comic2pdf.cli_convert import add_convert_command, hide_run_logs, log_to
 from comic2pdf.cli_duplicates import add_duplicates_command
 from comic2pdf.cli_metrics import add_metrics_command
 from comic2pdf.cli_serve import add_serve_command
+from comic2pdf.display import LOG_FORMAT
 from comic2pdf.errors import ComicError
 from comic2pdf.inbox import ensure_layout
 from comic2pdf.jobdb import JobDB
@@ -26,8 +27,6 @@ from comic2pdf.settings import load_settings, prepare_flow_environment
 
 #: `scan --once` gives up waiting for files that never become stable after this many passes.
 MAX_ONCE_PASSES = 1000
-
-log = logging.getLogger("comic2pdf")
 
 
 def _describe(error: ValidationError) -> str:
@@ -43,8 +42,14 @@ def cmd_scan(args: argparse.Namespace) -> int:
     ensure_layout(settings)
     tools.check_languages(settings.languages)
     # A watching scan is a service: its log keeps Prefect's lines; --once is a command.
-    prepare_flow_environment(settings, verbose=args.verbose or not args.once)
+    verbose = args.verbose or not args.once
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    log_to(handler, verbose=verbose)
+    prepare_flow_environment(settings, verbose=verbose)
     from flows.scan import has_work, scan_inbox, waiting_files
+
+    hide_run_logs(verbose=verbose)
 
     def scan_pass() -> tuple[int, int]:
         """(started, waiting); an idle pass starts no flow run (README Performance)."""
@@ -131,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
     try:
         return args.handler(args)
     except ComicError as e:  # a failure before any file was touched (tools)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from comic2pdf import tools
-from comic2pdf.display import Display, display_for
+from comic2pdf.display import display_for
 from comic2pdf.errors import ComicError, InputMissing
 from comic2pdf.inbox import is_inside
 from comic2pdf.pipeline import events
@@ -34,7 +34,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     tools.check_languages(settings.languages)
     paths = [Path(name) for name in args.files]
     display = display_for(quiet=args.quiet)
-    _log_to(display, verbose=args.verbose)
+    log_to(display.log_handler(), verbose=args.verbose)
     failures = 0
     with display, events.listening(display.on_event):
         for path, outcome in _outcomes(paths, settings, args):
@@ -63,12 +63,7 @@ def _with_prefect(paths: list[Path], args: argparse.Namespace) -> Iterator[Outco
     prepare_flow_environment(verbose=args.verbose)
     from flows.convert import convert_comic  # Prefect is slow to import: only when needed
 
-    if not args.verbose:
-        # Run and task logs (states, a failure's traceback) still reach the UI through
-        # the API handler attached to these loggers; the terminal has our own lines.
-        for name in ("prefect.flow_runs", "prefect.task_runs"):
-            logging.getLogger(name).propagate = False
-
+    hide_run_logs(verbose=args.verbose)
     for path in paths:
         try:
             if not path.is_file():
@@ -79,18 +74,28 @@ def _with_prefect(paths: list[Path], args: argparse.Namespace) -> Iterator[Outco
             yield path, e
 
 
-def _log_to(display: Display, *, verbose: bool) -> None:
+def log_to(handler: logging.Handler, *, verbose: bool) -> None:
     """Warnings always; with --verbose also the tools' own lines (ocrmypdf's) and ours.
 
     Our loggers stay at INFO either way: with Prefect the run logs in the UI get
     those lines, whatever the terminal shows.
     """
-    handler = display.log_handler()
     handler.setLevel(logging.INFO if verbose else logging.WARNING)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
     logging.getLogger("comic2pdf").setLevel(logging.INFO)
+
+
+def hide_run_logs(*, verbose: bool) -> None:
+    """Once Prefect is imported: its run and task lines reach the terminal only with --verbose.
+
+    They still reach the UI through the API handler Prefect attaches to these
+    loggers (states, a failure's traceback, its warnings about our tasks); the
+    terminal has our own lines for the same events.
+    """
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        logging.getLogger(name).propagate = verbose
 
 
 def add_convert_command(commands: argparse._SubParsersAction) -> None:

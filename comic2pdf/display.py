@@ -30,6 +30,9 @@ from comic2pdf.errors import ComicError
 from comic2pdf.pipeline.events import StageEvent
 from comic2pdf.pipeline.job import ConvertResult
 
+#: Log lines in plain form (pipes, and the commands without a live display).
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
 
 def summary_line(path: Path | str, result: ConvertResult) -> str:
     return (
@@ -59,7 +62,7 @@ class Display:
 
     def log_handler(self) -> logging.Handler:
         handler = logging.StreamHandler(self.err)
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
         return handler
 
     def on_event(self, event: StageEvent) -> None:
@@ -131,13 +134,19 @@ class TerminalDisplay(Display):
             if task is None:
                 task = self.progress.add_task("", comic=event.comic, stage="", total=None)
                 self._tasks[event.comic] = task
-        self.progress.update(task, stage=event.stage, completed=event.done or 0)
         if event.total:
             self.progress.update(task, total=event.total)
+        # A new stage is drawn at once (prep can be over before the next redraw);
+        # page counts wait for the next redraw.
+        self.progress.update(
+            task, stage=event.stage, completed=event.done or 0, refresh=event.done is None
+        )
 
     def done(self, path: Path, result: ConvertResult) -> None:
         self._forget(path)
-        self.console.print(summary_line(path, result), markup=False, highlight=False)
+        self.console.print(
+            summary_line(path, result), markup=False, highlight=False, soft_wrap=True
+        )
 
     def failed(self, path: Path, error: ComicError) -> None:
         self._forget(path)
