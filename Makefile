@@ -33,6 +33,7 @@ worker: setup
 
 bench: setup
 	$(PY) bench/run.py
+	$(PY) bench/convert_speed.py
 
 clean:
 	rm -rf $(DATA_DIR) examples/*.cb? .pytest_cache
