@@ -14,10 +14,10 @@ from pathlib import Path
 
 from comic2pdf import tools
 from comic2pdf.display import display_for
-from comic2pdf.errors import ComicError, InputMissing
+from comic2pdf.errors import ComicError
 from comic2pdf.inbox import is_inside
 from comic2pdf.pipeline import events
-from comic2pdf.pipeline.job import ConvertResult
+from comic2pdf.pipeline.job import ConvertResult, require_file
 from comic2pdf.pipeline.local import convert_files
 from comic2pdf.settings import (
     Settings,
@@ -66,10 +66,8 @@ def _with_prefect(paths: list[Path], args: argparse.Namespace) -> Iterator[Outco
     hide_run_logs(verbose=args.verbose)
     for path in paths:
         try:
-            if not path.is_file():
-                raise InputMissing("no such file", path=path)
             out_dir = str(args.out) if args.out else None
-            yield path, convert_comic(path=str(path), out_dir=out_dir, lang=args.lang)
+            yield path, convert_comic(path=str(require_file(path)), out_dir=out_dir, lang=args.lang)
         except ComicError as e:
             yield path, e
 

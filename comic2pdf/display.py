@@ -1,9 +1,9 @@
 """What ``comic2pdf convert`` shows in the terminal while it works, and at the end.
 
 Three forms, after the terminal's conventions: on a terminal a live progress
-display (rich) with each comic's stage and its pages done during OCR; into a
-pipe or a file plain lines, one per stage, and no bars; with ``--quiet`` only
-the failures. Results go to stdout, failures (``FILE: REASON: MESSAGE``) to
+display (``display_live``) with each comic's stage and its pages done during
+OCR; into a pipe or a file plain lines, one per stage, and no bars; with
+``--quiet`` only the failures. Results go to stdout, failures (``FILE: REASON: MESSAGE``) to
 stderr, in every form.
 """
 
@@ -13,18 +13,6 @@ import threading
 from pathlib import Path
 from types import TracebackType
 from typing import TextIO
-
-from rich.console import Console
-from rich.logging import RichHandler
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from comic2pdf.errors import ComicError
 from comic2pdf.pipeline.events import StageEvent
@@ -94,79 +82,13 @@ class QuietDisplay(Display):
         return None
 
 
-class TerminalDisplay(Display):
-    """A live line per comic being converted: its stage, and a page counter during OCR."""
-
-    def __init__(self, out: TextIO, err: TextIO) -> None:
-        super().__init__(out, err)
-        self.console = Console(file=out)
-        # Not bound to the stream: while the display runs, sys.stderr is rich's proxy
-        # that prints above the live lines.
-        self.err_console = Console(stderr=True)
-        self.progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.fields[comic]}", markup=False),
-            TextColumn("{task.fields[stage]:<8}", markup=False),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("pages"),
-            TimeElapsedColumn(),
-            console=self.console,
-            transient=True,
-        )
-        self._tasks: dict[str, TaskID] = {}
-
-    def __enter__(self) -> "TerminalDisplay":
-        self.progress.start()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.progress.stop()
-
-    def log_handler(self) -> logging.Handler:
-        return RichHandler(console=self.err_console, show_time=False, show_path=False, markup=False)
-
-    def on_event(self, event: StageEvent) -> None:
-        with self._lock:
-            task = self._tasks.get(event.comic)
-            if task is None:
-                task = self.progress.add_task("", comic=event.comic, stage="", total=None)
-                self._tasks[event.comic] = task
-        if event.total:
-            self.progress.update(task, total=event.total)
-        # A new stage is drawn at once (prep can be over before the next redraw);
-        # page counts wait for the next redraw.
-        self.progress.update(
-            task, stage=event.stage, completed=event.done or 0, refresh=event.done is None
-        )
-
-    def done(self, path: Path, result: ConvertResult) -> None:
-        self._forget(path)
-        self.console.print(
-            summary_line(path, result), markup=False, highlight=False, soft_wrap=True
-        )
-
-    def failed(self, path: Path, error: ComicError) -> None:
-        self._forget(path)
-        self.err_console.print(
-            failure_line(path, error), markup=False, highlight=False, style="red"
-        )
-
-    def _forget(self, path: Path) -> None:
-        with self._lock:
-            task = self._tasks.pop(path.name, None)
-        if task is not None:
-            self.progress.remove_task(task)
-            self.progress.refresh()  # else the line printed next comes with the stale one
-
-
 def display_for(*, quiet: bool, out: TextIO | None = None, err: TextIO | None = None) -> Display:
     """The form that suits where stdout goes."""
     out, err = out or sys.stdout, err or sys.stderr
     if quiet:
         return QuietDisplay(out, err)
     if out.isatty():
+        from comic2pdf.display_live import TerminalDisplay  # rich: only for a terminal
+
         return TerminalDisplay(out, err)
     return Display(out, err)

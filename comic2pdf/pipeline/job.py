@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from comic2pdf import jobkey, tools
 from comic2pdf.checks import check_input
+from comic2pdf.errors import InputMissing
 from comic2pdf.pipeline.stages import Prepared, Recognised, ocr_options
 from comic2pdf.publish import remove_tree
 from comic2pdf.settings import Settings
@@ -54,6 +55,13 @@ class Stages(Protocol):
     def ocr(self, job: Job, prepared: Prepared) -> Recognised: ...
 
     def finalize(self, job: Job, recognised: Recognised, pages: int) -> Path: ...
+
+
+def require_file(path: Path) -> Path:
+    """*path*, if it is a file; a command line may name anything."""
+    if not path.is_file():
+        raise InputMissing("no such file", path=path)
+    return path
 
 
 def job_profile(settings: Settings) -> dict[str, object]:

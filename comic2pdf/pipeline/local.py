@@ -7,9 +7,9 @@ Prefect's temporary server costs seconds per call (README "Quick start").
 from collections.abc import Iterator
 from pathlib import Path
 
-from comic2pdf.errors import ComicError, InputMissing
+from comic2pdf.errors import ComicError
 from comic2pdf.pipeline.attempts import attempt, stage_limits
-from comic2pdf.pipeline.job import ConvertResult, Job, convert_one_shot
+from comic2pdf.pipeline.job import ConvertResult, Job, convert_one_shot, require_file
 from comic2pdf.pipeline.stages import Prepared, Recognised, prepare, publish, recognise
 from comic2pdf.settings import Settings
 
@@ -61,8 +61,7 @@ def convert_files(
     stages = LocalStages(settings)
     for path in paths:
         try:
-            if not path.is_file():
-                raise InputMissing("no such file", path=path)
-            yield path, convert_one_shot(path.absolute(), out_dir, settings, stages)
+            archive = require_file(path).absolute()
+            yield path, convert_one_shot(archive, out_dir, settings, stages)
         except ComicError as e:
             yield path, e
