@@ -62,7 +62,7 @@ class PrefectStages:
         self.record = record
         self.limits = stage_limits(settings)
 
-    def _options(self, stage: str) -> dict[str, float]:
+    def _options(self, stage: str) -> dict[str, float | None]:
         limit = self.limits[stage]
         return {
             "retries": limit.attempts - 1,

@@ -84,74 +84,33 @@ def checked_job_key(archive: Path, settings: Settings) -> tuple[str, dict[str, o
     return digest, profile
 
 
-def prepare_job(job: Job, settings: Settings, stages: Stages) -> Prepared:
-    """The prep stage in ``work/<jobKey>/``; the folder goes if prep fails."""
-    job.work(settings).mkdir(parents=True, exist_ok=True)
-    try:
-        return stages.prep(job)
-    except BaseException:
-        _clean_work(job, settings)
-        raise
-
-
-def finish_job(
-    job: Job, prepared: Prepared, settings: Settings, stages: Stages
-) -> tuple[Path, Recognised]:
-    """ocr → finalize of a prepared job; the published PDF and what OCR found."""
-    try:
-        recognised = stages.ocr(job, prepared)
-        return stages.finalize(job, recognised, prepared.pages), recognised
-    finally:
-        _clean_work(job, settings)
-
-
 def run_stages(job: Job, settings: Settings, stages: Stages) -> tuple[Path, Prepared, Recognised]:
-    """prep → ocr → finalize."""
-    prepared = prepare_job(job, settings, stages)
-    output, recognised = finish_job(job, prepared, settings, stages)
-    return output, prepared, recognised
-
-
-def _clean_work(job: Job, settings: Settings) -> None:
-    if settings.keep_work_dir_days == 0:  # else the janitor deletes it later
-        remove_tree(job.work(settings))
-
-
-@dataclass(frozen=True)
-class Prefetched:
-    """A one-shot job checked and prepared, waiting for its OCR."""
-
-    job: Job
-    prepared: Prepared
-    started: float  # time.monotonic() when its checks began
-
-
-def prefetch_one_shot(
-    archive: Path, out_dir: Path, settings: Settings, stages: Stages
-) -> Prefetched:
-    """The first half of a one-shot conversion: checks and prep (the input stays where it is)."""
-    started = time.monotonic()
-    key, _ = checked_job_key(archive, settings)
-    job = Job(archive=archive, out_dir=out_dir, key=key, identity=key)
-    return Prefetched(job, prepare_job(job, settings, stages), started)
-
-
-def finish_one_shot(ready: Prefetched, settings: Settings, stages: Stages) -> ConvertResult:
-    """The second half: ocr and finalize."""
-    output, recognised = finish_job(ready.job, ready.prepared, settings, stages)
-    return ConvertResult(
-        input=ready.job.archive,
-        outcome="done",
-        output=output,
-        job_key=ready.job.key,
-        pages=ready.prepared.pages,
-        pages_without_text=recognised.pages_without_text,
-        seconds=time.monotonic() - ready.started,
-    )
+    """prep → ocr → finalize in ``work/<jobKey>/``; the PDF published and what each stage found."""
+    work = job.work(settings)
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        prepared = stages.prep(job)
+        recognised = stages.ocr(job, prepared)
+        return stages.finalize(job, recognised, prepared.pages), prepared, recognised
+    finally:
+        if settings.keep_work_dir_days == 0:  # else the janitor deletes it later
+            remove_tree(work)
 
 
 def convert_one_shot(
     archive: Path, out_dir: Path, settings: Settings, stages: Stages
 ) -> ConvertResult:
-    """A file outside DATA_DIR: converted into *out_dir*, no job recorded."""
-    return finish_one_shot(prefetch_one_shot(archive, out_dir, settings, stages), settings, stages)
+    """A file outside DATA_DIR: converted into *out_dir*, no job recorded, the input left alone."""
+    started = time.monotonic()
+    key, _ = checked_job_key(archive, settings)
+    job = Job(archive=archive, out_dir=out_dir, key=key, identity=key)
+    output, prepared, recognised = run_stages(job, settings, stages)
+    return ConvertResult(
+        input=archive,
+        outcome="done",
+        output=output,
+        job_key=key,
+        pages=prepared.pages,
+        pages_without_text=recognised.pages_without_text,
+        seconds=time.monotonic() - started,
+    )

@@ -4,14 +4,17 @@
 Prefect's temporary server costs seconds per call (README "Quick start").
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from comic2pdf.errors import ComicError
 from comic2pdf.pipeline.attempts import attempt, stage_limits
 from comic2pdf.pipeline.job import ConvertResult, Job, convert_one_shot, require_file
 from comic2pdf.pipeline.stages import Prepared, Recognised, prepare, publish, recognise
 from comic2pdf.settings import Settings
+
+T = TypeVar("T")
 
 
 class LocalStages:
@@ -48,7 +51,7 @@ class LocalStages:
             ),
         )
 
-    def _attempt(self, stage, call):
+    def _attempt(self, stage: str, call: Callable[[], T]) -> T:
         return attempt(
             stage, call, limit=self.limits[stage], delay=self.settings.retry_delay_seconds
         )
