@@ -80,7 +80,7 @@ class TerminalDisplay(Display):
     def failed(self, path: Path, error: ComicError) -> None:
         self._forget(path)
         self.err_console.print(
-            failure_line(path, error), markup=False, highlight=False, style="red"
+            failure_line(path, error), markup=False, highlight=False, soft_wrap=True, style="red"
         )
 
     def _forget(self, path: Path) -> None:
