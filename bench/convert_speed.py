@@ -119,7 +119,7 @@ def row(name: str, results: list[tuple[float, float]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small pages, 3 comics, 1 round")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating runs of row 1")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating runs of row 1")
     parser.add_argument("--batch", type=int, default=20, help="comics of row 2")
     parser.add_argument("--batch-rounds", type=int, default=2, help="alternating runs of row 2")
     args = parser.parse_args(argv)
