@@ -40,6 +40,7 @@ server: setup
 
 bench: setup
 	$(PY) bench/run.py
+	$(PY) bench/convert_speed.py
 
 clean:
 	rm -rf $(DATA_DIR) examples/*.cb? .pytest_cache

@@ -15,10 +15,12 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from comic2pdf import __version__, tools
+from comic2pdf.cli_convert import add_convert_command, hide_run_logs, log_to
 from comic2pdf.cli_duplicates import add_duplicates_command
 from comic2pdf.cli_metrics import add_metrics_command
 from comic2pdf.cli_serve import add_serve_command
-from comic2pdf.errors import ComicError, InputMissing
+from comic2pdf.display import LOG_FORMAT
+from comic2pdf.errors import ComicError
 from comic2pdf.inbox import ensure_layout
 from comic2pdf.jobdb import JobDB
 from comic2pdf.metrics.reporting import after_scan
@@ -26,35 +28,6 @@ from comic2pdf.settings import load_settings, prepare_flow_environment
 
 #: `scan --once` gives up waiting for files that never become stable after this many passes.
 MAX_ONCE_PASSES = 1000
-
-log = logging.getLogger("comic2pdf")
-
-
-def cmd_convert(args: argparse.Namespace) -> int:
-    settings = load_settings(ocr_lang=args.lang)  # bad settings fail here, before any file
-    tools.check_languages(settings.languages)
-    prepare_flow_environment()
-    from flows.convert import convert_comic  # Prefect is slow to import: only when needed
-
-    failures = 0
-    for name in args.files:
-        path = Path(name)
-        print(f"converting {path} …", file=sys.stderr, flush=True)
-        try:
-            if not path.is_file():
-                raise InputMissing("no such file", path=path)
-            result = convert_comic(
-                path=str(path), out_dir=str(args.out) if args.out else None, lang=args.lang
-            )
-        except ComicError as e:
-            failures += 1
-            print(f"{path}: {e.reason}: {e.message}", file=sys.stderr, flush=True)
-            continue
-        note = f", {result.pages_without_text} without text" if result.pages_without_text else ""
-        print(f"{path} → {result.output} ({result.pages} pages{note}, {result.seconds:.1f} s)")
-        for warning in (*result.pages_skipped, *result.page_warnings):
-            print(f"{path}: warning: {warning}", file=sys.stderr)
-    return 1 if failures else 0
 
 
 def _describe(error: ValidationError) -> str:
@@ -69,8 +42,15 @@ def cmd_scan(args: argparse.Namespace) -> int:
     settings = load_settings(data_dir=args.data_dir)
     ensure_layout(settings)
     tools.check_languages(settings.languages)
-    prepare_flow_environment(settings)
+    # A watching scan is a service: its log keeps Prefect's lines; --once is a command.
+    verbose = args.verbose or not args.once
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    log_to(handler, verbose=verbose)
+    prepare_flow_environment(settings, verbose=verbose)
     from flows.scan import has_work, scan_inbox, waiting_files
+
+    hide_run_logs(verbose=verbose)
 
     def scan_pass() -> tuple[int, int]:
         """(started, waiting); an idle pass starts no flow run (README Performance)."""
@@ -135,16 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"comic2pdf {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    convert = commands.add_parser("convert", help="convert archives now, without a server")
-    convert.add_argument("files", nargs="+", metavar="FILE", help=".cbz/.cbr/.cb7/.cbt archives")
-    convert.add_argument("--out", type=Path, help="output folder (default: DATA_DIR/out)")
-    convert.add_argument("--lang", help="Tesseract languages, e.g. eng+fra (default: OCR_LANG)")
-    convert.set_defaults(handler=cmd_convert)
+    add_convert_command(commands)
 
     scan = commands.add_parser("scan", help="watch DATA_DIR/in and convert what arrives")
     scan.add_argument("--data-dir", type=Path, help="default: DATA_DIR")
     scan.add_argument(
         "--once", action="store_true", help="process everything now in in/, then exit"
+    )
+    scan.add_argument(
+        "-v", "--verbose", action="store_true", help="Prefect's own lines with --once too"
     )
     scan.set_defaults(handler=cmd_scan)
 
@@ -161,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
     try:
         return args.handler(args)
     except ComicError as e:  # a failure before any file was touched (tools)

@@ -7,6 +7,7 @@ Each field is an environment variable of the same name in upper case
 """
 
 import os
+import tomllib
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -187,14 +188,37 @@ def load_settings(**overrides: Any) -> Settings:
     return Settings(**given)
 
 
-def prepare_flow_environment(settings: Settings | None = None) -> None:
-    """Environment for the flows this process runs or serves.
+def prepare_flow_environment(settings: Settings | None = None, *, verbose: bool = True) -> None:
+    """Environment for the flows this process runs or serves (set before Prefect is imported).
 
     Flows (and served deployments in child processes) build their settings from
     the environment again, so a ``--data-dir`` given on the command line is
     passed on as DATA_DIR. Our domain loggers (and ocrmypdf's) go to Prefect's
-    run logs.
+    run logs. The temporary server Prefect starts when no API is configured
+    sends no telemetry: without network (a NAS, a CI box) every call printed
+    "Failed to send telemetry". Unless *verbose*, Prefect's INFO lines (runs
+    created, states) stay in the run logs and out of the terminal.
     """
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "comic2pdf,ocrmypdf")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
     if settings is not None:
         os.environ["DATA_DIR"] = str(settings.data_dir)
+
+
+def prefect_api_configured() -> bool:
+    """Whether Prefect has an API to talk to: PREFECT_API_URL in the environment or the profile.
+
+    Read without importing Prefect (that alone takes seconds): the active
+    profile of ``$PREFECT_HOME/profiles.toml`` (``prefect config set``).
+    """
+    if os.environ.get("PREFECT_API_URL"):
+        return True
+    home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+    try:
+        profiles = tomllib.loads((home / "profiles.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return False  # no profile file (or one Prefect itself would refuse): no API
+    active = os.environ.get("PREFECT_PROFILE") or profiles.get("active", "ephemeral")
+    return bool(profiles.get("profiles", {}).get(active, {}).get("PREFECT_API_URL"))

@@ -14,10 +14,8 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
-from pydantic import BaseModel
 
-from comic2pdf import jobkey, tools
-from comic2pdf.checks import check_input
+from comic2pdf import jobkey
 from comic2pdf.duplicates import hold_duplicate
 from comic2pdf.errors import ComicError, message_of, reason_of
 from comic2pdf.inbox import (
@@ -30,23 +28,20 @@ from comic2pdf.inbox import (
     take_over,
 )
 from comic2pdf.jobdb import JobDB, State
-from comic2pdf.publish import output_name, remove_tree
+from comic2pdf.pipeline.attempts import stage_limits
+from comic2pdf.pipeline.job import (
+    ConvertResult,
+    Job,
+    checked_job_key,
+    convert_one_shot,
+    job_profile,
+    run_stages,
+)
+from comic2pdf.pipeline.stages import Prepared, Recognised
 from comic2pdf.settings import Settings, load_settings
 from tasks.limits import OCR_LIMIT, PREP_LIMIT, stage_slot
 from tasks.report import publish_summary
-from tasks.stages import Prepared, Recognised, finalize, ocr, ocr_options, prep
-
-
-class ConvertResult(BaseModel):
-    input: Path
-    outcome: str  # done | duplicate | skipped
-    output: Path | None = None
-    job_key: str | None = None
-    pages: int = 0
-    pages_without_text: int = 0
-    seconds: float = 0.0
-    pages_skipped: list[str] = []  # "entry: reason", also in the job record
-    page_warnings: list[str] = []  # "entry: what was repaired"
+from tasks.stages import finalize, ocr, prep
 
 
 def run_name() -> str:
@@ -54,82 +49,45 @@ def run_name() -> str:
     return f"convert-{Path(str(flow_run.parameters.get('path', 'comic'))).stem}"
 
 
-def job_profile(settings: Settings) -> dict[str, object]:
-    return jobkey.build_profile(
-        ocr=ocr_options(settings).profile(), dpi=settings.ocr_dpi, versions=tools.tool_versions()
-    )
-
-
-def checked_job_key(archive: Path, settings: Settings) -> tuple[str, dict[str, object]]:
-    """Refuse what cannot be converted, then compute the job key."""
-    check_input(
-        archive,
-        max_size_mb=settings.max_input_size_mb,
-        disk_free_factor=settings.disk_free_factor,
-        work_dir=settings.work_dir,
-    )
-    tools.check_languages(settings.languages)
-    profile = job_profile(settings)
-    digest = jobkey.job_key(jobkey.file_sha256(archive), jobkey.profile_sha256(profile))
-    return digest, profile
-
-
-def run_stages(
-    archive: Path, out_dir: Path, key: str, identity: str, settings: Settings, *, record: bool
-) -> tuple[Path, Prepared, Recognised]:
-    """prep → ocr → finalize with the retries and time limits of *settings*.
+class PrefectStages:
+    """The stages as Prefect tasks with the retries and time limits of *settings*.
 
     Recorded (inbox) jobs hold a slot of the stage's global concurrency limit;
     one-shot conversions run one after another in their process and take none.
     """
-    job_key = key if record else None
-    work = settings.work_dir / key
-    work.mkdir(parents=True, exist_ok=True)
-    try:
-        with stage_slot(PREP_LIMIT, settings, take=record):
-            prepared = prep.with_options(
-                retries=settings.max_attempts_prep - 1,
-                retry_delay_seconds=settings.retry_delay_seconds,
-                timeout_seconds=settings.prep_timeout_seconds,
-            )(archive, work, identity, settings, job_key)
-        with stage_slot(OCR_LIMIT, settings, take=record):
-            recognised = ocr.with_options(
-                retries=settings.max_attempts_ocr - 1,
-                retry_delay_seconds=settings.retry_delay_seconds,
-                # Our own subprocess timeout fires first and kills the process
-                # group; Prefect's is the backstop.
-                timeout_seconds=settings.ocr_timeout_seconds + 30,
-            )(prepared, settings, job_key)
-        output = finalize(
-            recognised,
-            prepared.pages,
-            out_dir,
-            output_name(archive.name),
-            identity,
-            settings,
-            job_key,
+
+    def __init__(self, settings: Settings, *, record: bool) -> None:
+        self.settings = settings
+        self.record = record
+        self.limits = stage_limits(settings)
+
+    def _options(self, stage: str) -> dict[str, float | None]:
+        limit = self.limits[stage]
+        return {
+            "retries": limit.attempts - 1,
+            "retry_delay_seconds": self.settings.retry_delay_seconds,
+            # For OCR our own subprocess timeout fires first and kills the process
+            # group; Prefect's is the backstop.
+            "timeout_seconds": limit.timeout,
+        }
+
+    def prep(self, job: Job) -> Prepared:
+        job_key = job.key if self.record else None
+        with stage_slot(PREP_LIMIT, self.settings, take=self.record):
+            return prep.with_options(**self._options("prep"))(
+                job.archive, job.work(self.settings), job.identity, self.settings, job_key
+            )
+
+    def ocr(self, job: Job, prepared: Prepared) -> Recognised:
+        job_key = job.key if self.record else None
+        with stage_slot(OCR_LIMIT, self.settings, take=self.record):
+            return ocr.with_options(**self._options("ocr"))(prepared, self.settings, job_key)
+
+    def finalize(self, job: Job, recognised: Recognised, pages: int) -> Path:
+        job_key = job.key if self.record else None
+        return finalize(
+            recognised, pages, job.out_dir, job.pdf_name, job.identity, self.settings, job_key
         )
-    finally:
-        if settings.keep_work_dir_days == 0:
-            remove_tree(work)
-    return output, prepared, recognised
-
-
-def convert_one_shot(archive: Path, out_dir: Path, settings: Settings) -> ConvertResult:
-    started = time.monotonic()
-    key, _ = checked_job_key(archive, settings)
-    output, prepared, recognised = run_stages(archive, out_dir, key, key, settings, record=False)
-    return ConvertResult(
-        input=archive,
-        outcome="done",
-        output=output,
-        job_key=key,
-        pages=prepared.pages,
-        pages_without_text=recognised.pages_without_text,
-        seconds=time.monotonic() - started,
-        pages_skipped=prepared.pages_skipped,
-        page_warnings=prepared.page_warnings,
-    )
 
 
 def refuse(claim: Claim, settings: Settings, error: BaseException, *, seconds: float) -> None:
@@ -237,8 +195,9 @@ def convert_claimed(claim: Claim, settings: Settings, *, force: bool) -> Convert
         return ConvertResult(input=claim.path, outcome="done", job_key=key)
     identity = key if generation <= 1 else f"{key}/g{generation}"
     try:
+        job = Job(archive=claim.path, out_dir=settings.out_dir, key=key, identity=identity)
         output, prepared, recognised = run_stages(
-            claim.path, settings.out_dir, key, identity, settings, record=True
+            job, settings, PrefectStages(settings, record=True)
         )
     except Exception as e:
         fail(claim, key, settings, e)
@@ -327,7 +286,12 @@ def convert_comic(
         if is_inside(archive, settings.data_dir):
             result = convert_inbox_file(archive, settings, force=force_reprocess)
         else:
-            result = convert_one_shot(archive, Path(out_dir or settings.out_dir), settings)
+            result = convert_one_shot(
+                archive,
+                Path(out_dir or settings.out_dir),
+                settings,
+                PrefectStages(settings, record=False),
+            )
     except ComicError as e:
         get_run_logger().error("%s", e)
         summarize_failure(archive, e, settings)

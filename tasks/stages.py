@@ -1,4 +1,4 @@
-"""The three stages of one comic as Prefect tasks: thin wrappers over comic2pdf.
+"""The three stages of one comic as Prefect tasks: thin wrappers over comic2pdf.pipeline.
 
 Retries and timeouts come from settings, applied by the flow with
 ``task.with_options(...)``; ``retry_if_retryable`` keeps broken input from being
@@ -13,71 +13,25 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
-from pydantic import BaseModel
 
-from comic2pdf.archive import ExtractLimits, extract_pages
-from comic2pdf.comicinfo import arrange_pages, read_comicinfo
-from comic2pdf.errors import ComicError, StageTimeout, reason_of
+from comic2pdf.errors import StageTimeout, reason_of
 from comic2pdf.jobdb import JobDB
-from comic2pdf.ocr import OcrOptions, run_ocr
-from comic2pdf.pdfmeta import SOURCE_NAME_FIELD
-from comic2pdf.publish import place_file, remove_tree
-from comic2pdf.rawpdf import build_raw_pdf
+from comic2pdf.pipeline.attempts import should_retry
+from comic2pdf.pipeline.stages import Prepared, Recognised, prepare, publish, recognise
+from comic2pdf.pipeline.stages import ocr_options as ocr_options  # bench/run.py imports it here
 from comic2pdf.settings import Settings
-from comic2pdf.validate import JOB_KEY_FIELD, read_job_key, validate_pdf
 from tasks.report import ocr_progress
-
-
-class Prepared(BaseModel):
-    raw_pdf: Path
-    pages: int
-    name: str  # the archive's file name, for what the UI shows
-    #: "entry: reason" for every page-looking entry that is not a page of the PDF.
-    pages_skipped: list[str] = []
-    #: "entry: what was done" for pages repaired on the way (damaged JPEGs).
-    page_warnings: list[str] = []
-
-
-class Recognised(BaseModel):
-    pdf: Path
-    pages_without_text: int
-    seconds: float
 
 
 def retry_if_retryable(task, task_run, state) -> bool:
     """Prefect retry condition: retry unless the error says retrying cannot help."""
     try:
         state.result()
-    except ComicError as e:
-        return e.retryable
-    except Exception:  # noqa: BLE001 - any unexpected failure deserves its retries
-        return True
+    except Exception as e:  # noqa: BLE001 - the failure is judged, not handled, here
+        return should_retry(e)
     return True
-
-
-def extract_limits(settings: Settings) -> ExtractLimits:
-    return ExtractLimits(
-        max_total_bytes=int(settings.max_uncompressed_mb * 1024 * 1024),
-        max_entries=settings.max_entries,
-        max_ratio=settings.max_compression_ratio,
-        max_image_pixels=settings.max_image_pixels,
-    )
-
-
-def ocr_options(settings: Settings) -> OcrOptions:
-    return OcrOptions(
-        languages=tuple(settings.languages),
-        jobs=settings.effective_ocr_jobs,
-        rotate_pages=settings.ocr_rotate_pages,
-        deskew=settings.ocr_deskew,
-        optimize=settings.ocr_optimize,
-        output_type=settings.ocr_output_type.value,
-        downsample_above=settings.ocr_downsample_above,
-        fast_raster=settings.ocr_fast_raster,
-        tesseract_timeout=settings.ocr_tesseract_timeout,
-    )
 
 
 @contextlib.contextmanager
@@ -118,55 +72,9 @@ def stage_attempt(settings: Settings, job_key: str | None, stage: str) -> Iterat
 def prep(
     archive: Path, work: Path, identity: str, settings: Settings, job_key: str | None = None
 ) -> Prepared:
-    """Extract the pages safely and lay them, untouched, into ``work/raw.pdf``.
-
-    *identity* (job key and generation) is recorded in the PDF so that finalize
-    can recognise an output of this same job.
-    """
+    """Extract the pages safely and lay them, untouched, into ``work/raw.pdf``."""
     with stage_attempt(settings, job_key, "prep"):
-        return _prep(archive, work, identity, settings)
-
-
-def _prep(archive: Path, work: Path, identity: str, settings: Settings) -> Prepared:
-    extract_dir = work / "extract"
-    remove_tree(extract_dir)  # a previous attempt may have left part of it
-    extraction = extract_pages(archive, extract_dir, limits=extract_limits(settings))
-    pages = extraction.pages
-    skipped = [str(entry) for entry in extraction.skipped]
-    metadata = read_comicinfo(extraction.comicinfo) if extraction.comicinfo else None
-    if metadata is not None:
-        order, metadata = arrange_pages(metadata, len(pages))
-        skipped += [
-            f"{page.entry}: marked Deleted in ComicInfo.xml"
-            for index, page in enumerate(pages)
-            if index not in order
-        ]
-        pages = [pages[index] for index in order]
-    warnings: list[str] = []
-
-    def warn(entry: str, message: str) -> None:
-        (skipped if message.startswith("left out") else warnings).append(f"{entry}: {message}")
-
-    raw_pdf = work / "raw.pdf"
-    count = build_raw_pdf(
-        [page.path for page in pages],
-        raw_pdf,
-        dpi=settings.ocr_dpi,
-        scratch=work / "convert",
-        metadata=metadata,
-        # The input's own name, which out/ may have to shorten to 255 bytes.
-        info={JOB_KEY_FIELD: identity, SOURCE_NAME_FIELD: archive.name},
-        entries=[page.entry for page in pages],
-        warn=warn,
-    )
-    remove_tree(extract_dir)  # raw.pdf holds the pages now; free the disk
-    remove_tree(work / "convert")
-    for note in (*skipped, *warnings):
-        get_run_logger().warning("%s: %s", archive.name, note)
-    return Prepared(
-        raw_pdf=raw_pdf, pages=count, name=archive.name, pages_skipped=skipped,
-        page_warnings=warnings,
-    )  # fmt: skip
+        return prepare(archive=archive, work=work, identity=identity, settings=settings)
 
 
 @task(
@@ -175,19 +83,9 @@ def _prep(archive: Path, work: Path, identity: str, settings: Settings) -> Prepa
     retry_condition_fn=retry_if_retryable,
 )
 def ocr(prepared: Prepared, settings: Settings, job_key: str | None = None) -> Recognised:
-    """Add the invisible text layer with ocrmypdf, in a killable process group."""
+    """Add the invisible text layer with ocrmypdf; the UI gets a progress artifact."""
     with stage_attempt(settings, job_key, "ocr"), ocr_progress(prepared.name) as on_progress:
-        result = run_ocr(
-            prepared.raw_pdf,
-            prepared.raw_pdf.with_name("final.pdf"),
-            options=ocr_options(settings),
-            pages=prepared.pages,
-            timeout=settings.ocr_timeout_seconds,
-            on_progress=on_progress,
-        )
-    return Recognised(
-        pdf=result.pdf, pages_without_text=result.pages_without_text, seconds=result.seconds
-    )
+        return recognise(prepared=prepared, settings=settings, on_progress=on_progress)
 
 
 @task(
@@ -204,13 +102,13 @@ def finalize(
     settings: Settings,
     job_key: str | None = None,
 ) -> Path:
-    """Validate the PDF and publish it in *out_dir* by atomic rename.
-
-    A name already taken by the PDF of this same job (a re-run, or a crash
-    after publishing) is replaced; a name taken by other content gets `` (2)``.
-    """
+    """Validate the PDF and publish it in *out_dir* by atomic rename."""
     with stage_attempt(settings, job_key, "finalize"):
-        validate_pdf(recognised.pdf, min_size=settings.min_pdf_size_bytes, expected_pages=pages)
-        return place_file(
-            recognised.pdf, out_dir, name, replace_if=lambda taken: read_job_key(taken) == identity
+        return publish(
+            recognised=recognised,
+            pages=pages,
+            out_dir=out_dir,
+            name=name,
+            identity=identity,
+            settings=settings,
         )
