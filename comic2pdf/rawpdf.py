@@ -5,8 +5,9 @@ by their compressed pixel data, so the PDF holds the original images. Images
 with transparency, and the few img2pdf refuses, go through Pillow first: a PNG
 in the scratch folder, with the same pixels wherever PNG can hold them.
 
-Every page carries the same fixed DPI: ocrmypdf refuses images that declare no
-resolution or 96 DPI and less, and comic files rarely declare a useful one.
+Each page is declared at the resolution ``comic2pdf.resolution`` decides (the
+image's own when plausible, else the size of a printed comic page), or at the
+DPI the caller forces: it sets the page size and the DPI Tesseract is told.
 
 Memory stays flat however many pages a comic has: each image becomes its own
 one-page PDF in the scratch folder and qpdf assembles them, reading the image
@@ -25,6 +26,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from comic2pdf.comicinfo import ComicMetadata
 from comic2pdf.errors import BadImage, ImageTooLarge, InvalidPdf, NoImages
+from comic2pdf.resolution import image_dpi
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,9 @@ def build_raw_pdf(
 ) -> int:
     """Write ``out`` with one page per image, in order, and return the page count.
 
-    *info* adds document-info entries (keys like ``/Comic2pdfJobKey``).
+    *dpi* forces every page's resolution; 0 lets each image decide (see
+    ``comic2pdf.resolution``). *info* adds document-info entries (keys like
+    ``/Comic2pdfJobKey``).
 
     ``out`` appears complete or not at all: the PDF is written under a temporary
     name next to it and renamed at the end. Raises ``BadImage`` for a file that
@@ -73,7 +77,12 @@ def build_raw_pdf(
     # The one-page PDFs are only needed until raw.pdf is written.
     with tempfile.TemporaryDirectory(prefix="rawpdf-", dir=scratch) as work:
         parts = [
-            _page_pdf(image, Path(work, f"page-{number:05d}.pdf"), dpi=dpi, scratch=Path(work))
+            _page_pdf(
+                image,
+                Path(work, f"page-{number:05d}.pdf"),
+                dpi=image_dpi(image, forced=dpi),
+                scratch=Path(work),
+            )
             for number, image in enumerate(images, start=1)
         ]
         try:

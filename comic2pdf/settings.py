@@ -14,6 +14,8 @@ from typing import Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from comic2pdf.resolution import MIN_DPI
+
 
 class OutputType(StrEnum):
     pdf = "pdf"
@@ -55,7 +57,12 @@ class Settings(BaseSettings):
         180, ge=0, description="Seconds Tesseract may spend on one page."
     )
     ocr_dpi: int = Field(
-        300, ge=72, le=1200, description="Resolution the page images are declared at in raw.pdf."
+        0,
+        ge=0,
+        le=1200,
+        description="Resolution the page images are declared at in raw.pdf (sets the page size "
+        "and the DPI Tesseract is told); 0 = each image's own when plausible, else that of a "
+        "printed comic page.",
     )
 
     # --- attempts and timeouts -------------------------------------------------
@@ -103,6 +110,13 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path) -> Path:
         # Child processes run in other folders: a relative path would move with them.
         return value.expanduser().absolute()
+
+    @field_validator("ocr_dpi")
+    @classmethod
+    def _dpi_tesseract_takes(cls, value: int) -> int:
+        if 0 < value < MIN_DPI:
+            raise ValueError(f"OCR_DPI={value}: 0 (automatic) or at least {MIN_DPI}")
+        return value
 
     @field_validator("ocr_lang")
     @classmethod
