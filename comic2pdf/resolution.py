@@ -9,7 +9,8 @@ estimated from its pixel size.
 
 A page or a strip is printed across a comic page's width unless that makes
 it taller than the page; a landscape image no wider than two pages is a
-double-page spread. The forced value of ``OCR_DPI`` overrides all of this.
+double-page spread. A strip's own DPI may make it up to three pages wide, as
+newspapers printed them. The forced value of ``OCR_DPI`` overrides all of this.
 """
 
 import logging
@@ -33,6 +34,10 @@ MIN_DPI, MAX_DPI = 72, 1200
 #: (72, 96) or a screen render's (38 DPI = 15 dots/cm) is mostly not.
 PLAUSIBLE_FACTOR = 1.5
 
+#: Newspapers printed strips up to about three comic pages wide (a 1915 daily
+#: across a whole page), so a strip's own DPI is believed that much lower.
+STRIP_WIDTH_FACTOR = 3.0
+
 #: EXIF orientations that turn the image a quarter (img2pdf honours them).
 QUARTER_TURNS = frozenset({5, 6, 7, 8})
 
@@ -43,27 +48,33 @@ def page_dpi(*, pixels: tuple[int, int], declared: tuple[float, float] | None) -
     *declared* is the image's own (x, y) resolution, if it has one.
     """
     estimate = estimated_dpi(pixels)
-    if declared is not None and plausible(declared, estimate=estimate):
+    if declared is not None and plausible(declared, estimate=estimate, strip=is_strip(pixels)):
         return round(declared[0])
     return estimate
+
+
+def is_strip(pixels: tuple[int, int]) -> bool:
+    width, height = pixels
+    return width > height * SPREAD_ASPECT
 
 
 def estimated_dpi(pixels: tuple[int, int]) -> int:
     """The DPI that prints the image as a comic page, a spread or a strip."""
     width, height = pixels
     page_width, page_height = PRINTED_PAGE
-    if height < width <= height * SPREAD_ASPECT:
+    if height < width and not is_strip(pixels):
         page_width *= 2  # two pages side by side
     dpi = max(width / page_width, height / page_height)
     return min(MAX_DPI, max(MIN_DPI, round(dpi)))
 
 
-def plausible(declared: tuple[float, float], *, estimate: int) -> bool:
+def plausible(declared: tuple[float, float], *, estimate: int, strip: bool = False) -> bool:
     """Whether a declared resolution is square, in range and near the printed size."""
     x, y = declared
     if not (MIN_DPI <= x <= MAX_DPI) or abs(x - y) > 0.01 * x:
         return False
-    return estimate / PLAUSIBLE_FACTOR <= x <= estimate * PLAUSIBLE_FACTOR
+    lowest = estimate / PLAUSIBLE_FACTOR / (STRIP_WIDTH_FACTOR if strip else 1)
+    return lowest <= x <= estimate * PLAUSIBLE_FACTOR
 
 
 def image_dpi(image: Path, *, forced: int = 0) -> int:

@@ -41,6 +41,9 @@ def test_estimate_prints_the_image_as_a_comic_page(pixels, expected):
         ((1000, 1500), (72, 72), 152),  # an editor's default: 21 in tall, no
         ((1000, 1500), (150, 100), 152),  # not square
         ((1000, 1500), (0, 0), 152),
+        ((4654, 1390), (300, 300), 300),  # a 1915 strip 15.5 in wide, as newspapers printed it
+        ((4654, 1390), (100, 100), 705),  # 46 in wide: no
+        ((1080, 266), (72, 72), 72),  # a 15 in wide strip
     ],
 )
 def test_declared_dpi_is_kept_only_when_plausible(pixels, declared, expected):
