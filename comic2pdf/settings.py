@@ -42,16 +42,18 @@ class Settings(BaseSettings):
     ocr_optimize: int = Field(0, ge=0, le=3, description="ocrmypdf --optimize level.")
     ocr_output_type: OutputType = Field(OutputType.pdf, description="ocrmypdf --output-type.")
     ocr_downsample_above: int = Field(
-        1200,
+        0,
         ge=0,
         le=32767,
         description="Tesseract sees pages downsampled to this many pixels on the long side "
-        "(0 = off); the PDF keeps the originals.",
+        "(0 = off, the default: shrinking comic lettering costs words); the PDF keeps the "
+        "originals.",
     )
     ocr_fast_raster: bool = Field(
         True,
-        description="Pages that are one JPEG reach Tesseract decoded straight at the "
-        "downsampled size (our ocrmypdf plugin comic2pdf.ocr_raster); false = ocrmypdf's own.",
+        description="Pages that are one JPEG reach Tesseract decoded straight from the JPEG "
+        "(at the downsampled size, if any) by our ocrmypdf plugin comic2pdf.ocr_raster; "
+        "false = ocrmypdf's own rasterizer.",
     )
     ocr_tesseract_timeout: float = Field(
         180, ge=0, description="Seconds Tesseract may spend on one page."
