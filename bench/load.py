@@ -101,13 +101,14 @@ def prep_child(archive: Path, work: Path) -> None:
     from comic2pdf.archive import ExtractLimits, extract_pages
     from comic2pdf.comicinfo import read_comicinfo
     from comic2pdf.rawpdf import build_raw_pdf
+    from comic2pdf.settings import load_settings
 
     imported = _vm_hwm()
     limits = ExtractLimits(1 << 40, 100_000, 1000.0, 200_000_000)
     extraction = extract_pages(archive, work / "extract", limits=limits)
     metadata = read_comicinfo(extraction.comicinfo) if extraction.comicinfo else None
     pages = build_raw_pdf(
-        [page.path for page in extraction.pages], work / "raw.pdf", dpi=300,
+        [page.path for page in extraction.pages], work / "raw.pdf", dpi=load_settings().ocr_dpi,
         scratch=work / "convert", metadata=metadata,
     )  # fmt: skip
     print(RESULT + json.dumps({"imports": imported, "peak": _vm_hwm(), "pages": pages}))

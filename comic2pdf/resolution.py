@@ -18,6 +18,8 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from comic2pdf.errors import ImageTooLarge
+
 log = logging.getLogger(__name__)
 
 #: A printed US comic book page (trim size), in inches: width, height.
@@ -81,7 +83,8 @@ def image_dpi(image: Path, *, forced: int = 0) -> int:
     """The DPI to declare *image* at: *forced* when not 0, else decided by ``page_dpi``.
 
     Reads the header only. A file Pillow cannot identify (img2pdf may still
-    embed it) gets the estimate of an ordinary page.
+    embed it) gets the estimate of an ordinary page; one over Pillow's pixel
+    limit raises ``ImageTooLarge``.
     """
     if forced:
         return forced
@@ -91,6 +94,8 @@ def image_dpi(image: Path, *, forced: int = 0) -> int:
             declared = im.info.get("dpi")
             if im.getexif().get(0x0112) in QUARTER_TURNS:
                 pixels = (pixels[1], pixels[0])
+    except Image.DecompressionBombError as e:
+        raise ImageTooLarge(str(e), path=image) from e
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         # Deliberate fallback: img2pdf decides whether the file is usable at all.
         log.debug("%s: no header Pillow can read (%s); assuming a comic page", image.name, e)

@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from comic2pdf import rawpdf
+from comic2pdf.errors import ImageTooLarge
 from comic2pdf.resolution import MAX_DPI, MIN_DPI, estimated_dpi, image_dpi, page_dpi
 from comic2pdf.settings import Settings
 
@@ -72,6 +73,16 @@ def test_unreadable_header_gets_a_comic_page_estimate(tmp_path):
     odd = tmp_path / "page.jp2"
     odd.write_bytes(b"not an image Pillow knows")
     assert image_dpi(odd) == estimated_dpi((1000, 1500))
+
+
+def test_a_decompression_bomb_is_refused_by_name(tmp_path, monkeypatch):
+    bomb = tmp_path / "bomb.png"
+    Image.new("L", (1000, 1500), 255).save(bomb)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100_000)  # more than twice over: an error
+    with pytest.raises(ImageTooLarge) as raised:
+        rawpdf.build_raw_pdf([bomb], tmp_path / "raw.pdf", dpi=0, scratch=tmp_path / "scratch")
+    assert raised.value.path == bomb
+    assert not (tmp_path / "raw.pdf").exists()
 
 
 def test_raw_pdf_pages_have_the_size_of_a_printed_comic(tmp_path):
