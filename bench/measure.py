@@ -32,6 +32,7 @@ class Usage:
     cpu: float = 0.0  # user + sys, the processes and the descendants they waited for
     peak_rss: int = 0  # bytes, the whole process tree at its largest (sampled)
     spans: list[tuple[float, float]] = field(default_factory=list)  # watched processes
+    span_cpu: list[float] = field(default_factory=list)  # their own CPU s, children included
     cpu_series: list[tuple[float, float]] = field(default_factory=list)  # (t, tree CPU s)
     output: str = ""
 
@@ -67,7 +68,7 @@ class TreeSampler(threading.Thread):
         self.peak_rss = 0
         self.reaped_cpu = 0.0  # CPU of started processes already reaped (gone from the tree)
         self.cpu_series: list[tuple[float, float]] = []
-        self.seen: dict[int, list[float]] = {}  # watched pid -> [first, last] seen
+        self.seen: dict[int, list[float]] = {}  # watched pid -> [first, last seen, CPU s]
         self._inside: set[int] = set()
         self._done = threading.Event()
 
@@ -87,23 +88,28 @@ class TreeSampler(threading.Thread):
             if not stat:
                 continue  # gone between listing and reading
             fields = stat.rsplit(")", 1)[1].split()
-            cpu += sum(int(value) for value in fields[11:15]) / TICKS  # u, s, cu, cs
+            own = sum(int(value) for value in fields[11:15]) / TICKS  # u, s, cu, cs
+            cpu += own
             rss += int(fields[21]) * PAGE_BYTES
-            self._note(pid, int(fields[1]), now)
+            self._note(pid, int(fields[1]), now, own)
         self.peak_rss = max(self.peak_rss, int(rss))
         self.cpu_series.append((now, cpu + self.reaped_cpu))
 
     def spans(self) -> list[tuple[float, float]]:
-        return sorted((first, last) for first, last in self.seen.values())
+        return sorted((first, last) for first, last, _cpu in self.seen.values())
 
-    def _note(self, pid: int, ppid: int, now: float) -> None:
+    def span_cpu(self) -> list[float]:
+        """Each watched process's CPU at its last sample (its tools reaped by then), in order."""
+        return [cpu for _first, _last, cpu in sorted(self.seen.values())]
+
+    def _note(self, pid: int, ppid: int, now: float, cpu: float) -> None:
         if pid in self.seen:
-            self.seen[pid][1] = now
+            self.seen[pid][1:] = [now, cpu]
         elif ppid in self.seen or ppid in self._inside:
             self._inside.add(pid)  # a worker or tool of a watched process, not another one
         elif self.watch and self.watch in read_text(f"/proc/{pid}/cmdline").replace("\0", " "):
             # Read again each time: between fork and exec a child shows its parent's argv.
-            self.seen[pid] = [now, now]
+            self.seen[pid] = [now, now, cpu]
 
     def _tree(self) -> Iterator[int]:
         todo = list(self.roots)
@@ -171,7 +177,13 @@ def run(
         sampler.stop()
     wall = time.monotonic() - sampler.started
     return Usage(
-        wall, cpu, sampler.peak_rss, sampler.spans(), sampler.cpu_series, _tail(log, 20_000)
+        wall,
+        cpu,
+        sampler.peak_rss,
+        sampler.spans(),
+        sampler.span_cpu(),
+        sampler.cpu_series,
+        _tail(log, 20_000),
     )
 
 

@@ -11,8 +11,8 @@ words). Every variant reads the same pages in the same run:
   JPEG raster plugin), the text of page N taken with ``pdftotext -f N -l N``.
 
 CPU seconds per page: of the Tesseract processes, of ocrmypdf, or of the OCR child of
-``comic2pdf convert`` (sampled over the time it ran, per archive): Prefect's own cost is
-left out there, the end-to-end rows of the synthetic bench show it.
+``comic2pdf convert`` (its own and its tools', read at its last sample, per archive):
+Prefect's own cost is left out there, the end-to-end rows of the synthetic bench show it.
 """
 
 import importlib.util
@@ -30,6 +30,7 @@ from bench.prefect_runs import convert_comics, warm_up_prefect
 from bench.synthetic import prepare_raw_pdf
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "comics-dev"
+CELL = 27  # width of a recall/precision column
 
 #: The variants run through `comic2pdf convert`: name -> environment changes.
 CONVERT_VARIANTS = {
@@ -137,9 +138,9 @@ def converted(
 
 def _per_ocr_child(usage: Usage, expected: int) -> list[float]:
     """CPU seconds of each OCR child, in the order they ran (archives convert in order)."""
-    if len(usage.spans) != expected:
+    if len(usage.span_cpu) != expected:
         return [float("nan")] * expected
-    return [usage.cpu_between(start, end) for start, end in usage.spans]
+    return usage.span_cpu
 
 
 # --- running and printing -------------------------------------------------------------------
@@ -179,9 +180,9 @@ def print_recall_table(variants: list[Variant], archives: list[Archive]) -> None
     }
     groups = {a.source: a.stems for a in archives} | {"overall": list(truth)}
     words = {name: sum(score(truth[s], "")[1] for s in stems) for name, stems in groups.items()}
-    header = f"{'variant':<52}" + "".join(f"{f'{n} ({words[n]})':>24}" for n in groups)
+    header = f"{'variant':<52}" + "".join(f"{f'{n} ({words[n]})':>{CELL}}" for n in groups)
     print(header + f"{'CPU s/page':>11}")
-    print(f"{'':<52}" + f"{'recall/precision':>24}" * len(groups))
+    print(f"{'':<52}" + f"{'recall/precision':>{CELL}}" * len(groups))
     for variant in variants:
         cells = []
         for stems in groups.values():
@@ -189,7 +190,7 @@ def print_recall_table(variants: list[Variant], archives: list[Archive]) -> None
             matched, n_truth, n_got = (sum(column) for column in zip(*scores, strict=True))
             cells.append(f"{matched / n_truth:.3f}/{matched / max(n_got, 1):.3f}")
         per_page = sum(variant.cpu.values()) / len(truth)
-        print(f"{variant.name:<52}" + "".join(f"{c:>24}" for c in cells) + f"{per_page:>11.2f}")
+        print(f"{variant.name:<52}" + "".join(f"{c:>{CELL}}" for c in cells) + f"{per_page:>11.2f}")
 
 
 def cpu_per_page(variant: Variant, archive: Archive) -> float:

@@ -150,7 +150,7 @@ def ocrmypdf_rows(bench: Bench, raw: Path, *, variants: bool) -> list[Row]:
         table |= {
             "  … --rasterizer ghostscript": ({}, ["--rasterizer", "ghostscript"]),
             "  … --pdf-renderer sandwich": ({}, ["--pdf-renderer", "sandwich"]),
-            "  … no downsampling": ({"downsample_above": 0}, []),
+            "  … --tesseract-downsample-above 1200": ({"downsample_above": 1200}, []),
             "  … --tesseract-downsample-above 1600": ({"downsample_above": 1600}, []),
             "  … --jobs 1": ({"jobs": 1}, []),
             "  … without the JPEG rasterizer plugin": ({"fast_raster": False}, []),
