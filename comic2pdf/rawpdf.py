@@ -5,9 +5,8 @@ by their compressed pixel data, so the PDF holds the original images. Images
 with transparency, and the few img2pdf refuses, go through Pillow first: a PNG
 in the scratch folder, with the same pixels wherever PNG can hold them.
 
-Each page is declared at the resolution ``comic2pdf.resolution`` decides (the
-image's own when plausible, else the size of a printed comic page), or at the
-DPI the caller forces: it sets the page size and the DPI Tesseract is told.
+Each page is declared at the DPI ``comic2pdf.resolution`` decides, or the one
+the caller forces: it sets the page size and the DPI Tesseract is told.
 
 Memory stays flat however many pages a comic has: each image becomes its own
 one-page PDF in the scratch folder and qpdf assembles them, reading the image
@@ -61,9 +60,8 @@ def build_raw_pdf(
 ) -> int:
     """Write ``out`` with one page per image, in order, and return the page count.
 
-    *dpi* forces every page's resolution; 0 lets each image decide (see
-    ``comic2pdf.resolution``). *info* adds document-info entries (keys like
-    ``/Comic2pdfJobKey``).
+    *dpi* forces every page's resolution; 0 lets ``comic2pdf.resolution`` decide.
+    *info* adds document-info entries (keys like ``/Comic2pdfJobKey``).
 
     ``out`` appears complete or not at all: the PDF is written under a temporary
     name next to it and renamed at the end. Raises ``BadImage`` for a file that
@@ -77,12 +75,7 @@ def build_raw_pdf(
     # The one-page PDFs are only needed until raw.pdf is written.
     with tempfile.TemporaryDirectory(prefix="rawpdf-", dir=scratch) as work:
         parts = [
-            _page_pdf(
-                image,
-                Path(work, f"page-{number:05d}.pdf"),
-                dpi=image_dpi(image, forced=dpi),
-                scratch=Path(work),
-            )
+            _page_pdf(image, Path(work, f"page-{number:05d}.pdf"), dpi=dpi, scratch=Path(work))
             for number, image in enumerate(images, start=1)
         ]
         try:
@@ -99,6 +92,7 @@ def build_raw_pdf(
 
 def _page_pdf(image: Path, target: Path, *, dpi: int, scratch: Path) -> Path:
     """Write a one-page PDF of ``image``, converting it first only if needed."""
+    dpi = image_dpi(image, forced=dpi)
     if _has_transparency(image):
         return _page_pdf_via_png(image, target, dpi=dpi, scratch=scratch)
     try:
