@@ -7,8 +7,8 @@ words). Every variant reads the same pages in the same run:
 - bare Tesseract: ``tesseract IMG OUT`` (psm 3) on each page image, one process per core;
 - ocrmypdf defaults: ``ocrmypdf raw.pdf out.pdf`` on the raw.pdf our prep makes;
 - ``comic2pdf convert`` of the four archives with ``OCR_MODE=page`` and ``OCR_MODE=comic``
-  (plus, as references, the defaults before issue #12 and the page mode without the
-  JPEG raster plugin), the text of page N taken with ``pdftotext -f N -l N``.
+  (plus, as references, the defaults before issue #12 and page mode with one speed setting
+  changed), the text of page N taken with ``pdftotext -f N -l N``.
 
 CPU seconds per page: of the Tesseract processes, of ocrmypdf, or of the OCR child of
 ``comic2pdf convert`` (its own and its tools', read at its last sample, per archive):
