@@ -5,10 +5,10 @@ by their compressed pixel data, so the PDF holds the original images. Images
 img2pdf refuses or would show wrongly go through Pillow first (``pngpage.py``):
 a PNG in the scratch folder, with the same pixels wherever PNG can hold them.
 
-Every page carries the same fixed DPI: ocrmypdf refuses images that declare no
-resolution or 96 DPI and less, and comic files rarely declare a useful one. A
-page is never smaller than 3 PDF units (a 1-pixel spacer gets white margins)
-nor larger than 14400 (a webtoon strip gets a lower DPI): ocrmypdf refuses both.
+Each page is declared at the DPI ``comic2pdf.resolution`` decides, or the one
+the caller forces: it sets the page size and the DPI Tesseract is told. A page
+is never smaller than 3 PDF units (a 1-pixel spacer gets white margins) nor
+larger than 14400 (a webtoon strip gets a lower DPI): ocrmypdf refuses both.
 
 Memory stays flat however many pages a comic has: each image becomes its own
 one-page PDF in the scratch folder and qpdf assembles them, reading the image
@@ -28,6 +28,7 @@ from comic2pdf import pngpage
 from comic2pdf.comicinfo import ComicMetadata
 from comic2pdf.errors import BadImage, InvalidPdf, NoImages
 from comic2pdf.pdfmeta import set_metadata
+from comic2pdf.resolution import image_dpi
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ def build_raw_pdf(
 ) -> int:
     """Write ``out`` with one page per image, in order, and return the page count.
 
+    *dpi* forces every page's resolution; 0 lets ``comic2pdf.resolution`` decide.
     *info* adds document-info entries (keys like ``/Comic2pdfJobKey``).
     *entries* are the pages' names in the archive, used in messages (default:
     the file names). A damaged JPEG is re-encoded losslessly from what decodes,
@@ -116,6 +118,7 @@ def _log_warning(entry: str, message: str) -> None:
 
 def _page_pdf(image: Path, target: Path, *, dpi: int, entry: str, warn: Warn) -> Path:
     """Write a one-page PDF of ``image``, converting it first only if needed."""
+    dpi = image_dpi(image, forced=dpi)
     seen = pngpage.inspect(image)
     if seen.transparent or (seen.format == "TIFF" and seen.orientation != 1):
         return _page_pdf_via_png(image, target, dpi=dpi, entry=entry)

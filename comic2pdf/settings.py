@@ -15,6 +15,8 @@ from typing import Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from comic2pdf.resolution import MIN_DPI
+
 
 class OutputType(StrEnum):
     pdf = "pdf"
@@ -41,22 +43,29 @@ class Settings(BaseSettings):
     ocr_optimize: int = Field(0, ge=0, le=3, description="ocrmypdf --optimize level.")
     ocr_output_type: OutputType = Field(OutputType.pdf, description="ocrmypdf --output-type.")
     ocr_downsample_above: int = Field(
-        1200,
+        0,
         ge=0,
         le=32767,
         description="Tesseract sees pages downsampled to this many pixels on the long side "
-        "(0 = off); the PDF keeps the originals.",
+        "(0 = off, the default: shrinking comic lettering costs words); the PDF keeps the "
+        "originals.",
     )
     ocr_fast_raster: bool = Field(
         True,
-        description="Pages that are one JPEG reach Tesseract decoded straight at the "
-        "downsampled size (our ocrmypdf plugin comic2pdf.ocr_raster); false = ocrmypdf's own.",
+        description="Pages that are one JPEG reach Tesseract decoded straight from the JPEG "
+        "(at the downsampled size, if any) by our ocrmypdf plugin comic2pdf.ocr_raster; "
+        "false = ocrmypdf's own rasterizer.",
     )
     ocr_tesseract_timeout: float = Field(
         180, ge=0, description="Seconds Tesseract may spend on one page."
     )
     ocr_dpi: int = Field(
-        300, ge=72, le=1200, description="Resolution the page images are declared at in raw.pdf."
+        0,
+        ge=0,
+        le=1200,
+        description="Resolution the page images are declared at in raw.pdf (sets the page size "
+        "and the DPI Tesseract is told); 0 = each image's own when plausible, else that of a "
+        "printed comic page.",
     )
 
     # --- attempts and timeouts -------------------------------------------------
@@ -115,6 +124,13 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path) -> Path:
         # Child processes run in other folders: a relative path would move with them.
         return value.expanduser().absolute()
+
+    @field_validator("ocr_dpi")
+    @classmethod
+    def _dpi_tesseract_takes(cls, value: int) -> int:
+        if 0 < value < MIN_DPI:
+            raise ValueError(f"OCR_DPI={value}: 0 (automatic) or at least {MIN_DPI}")
+        return value
 
     @field_validator("ocr_lang")
     @classmethod
