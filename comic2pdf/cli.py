@@ -22,9 +22,9 @@ from comic2pdf.cli_serve import add_serve_command
 from comic2pdf.display import LOG_FORMAT
 from comic2pdf.errors import ComicError
 from comic2pdf.inbox import ensure_layout
-from comic2pdf.jobdb import JobDB
 from comic2pdf.metrics.reporting import after_scan
 from comic2pdf.settings import load_settings, prepare_flow_environment
+from comic2pdf.store import JobDB
 
 #: `scan --once` gives up waiting for files that never become stable after this many passes.
 MAX_ONCE_PASSES = 1000

@@ -11,8 +11,8 @@ import sys
 
 from comic2pdf import duplicates
 from comic2pdf.errors import ComicError
-from comic2pdf.jobdb import Duplicate, DuplicateAction, Job, JobDB
 from comic2pdf.settings import load_settings, prepare_flow_environment
+from comic2pdf.store import Duplicate, DuplicateAction, Job, JobDB
 
 
 def _entry(duplicate: Duplicate, job: Job | None) -> dict[str, object]:

@@ -12,13 +12,13 @@ import threading
 from pathlib import Path
 
 from comic2pdf.errors import PushFailed, SettingsError
-from comic2pdf.jobdb import JobDB
 from comic2pdf.metrics.exposition import build_registry, exposition, write_textfile
 from comic2pdf.metrics.push import push
 from comic2pdf.metrics.reporting import build_versions, instance_name, start_endpoint
 from comic2pdf.metrics.snapshot import write_snapshot
 from comic2pdf.metrics.source import read_metric_data
 from comic2pdf.settings import Settings, load_settings
+from comic2pdf.store import JobDB
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:

@@ -14,9 +14,9 @@ from pathlib import Path
 from comic2pdf import tools
 from comic2pdf.cli_metrics import url_of
 from comic2pdf.inbox import ensure_layout
-from comic2pdf.jobdb import JobDB
 from comic2pdf.metrics.reporting import start_endpoint
 from comic2pdf.settings import load_settings, prepare_flow_environment
+from comic2pdf.store import JobDB
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -26,9 +26,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from comic2pdf.errors import ComicError, DecisionError
-from comic2pdf.jobdb import Duplicate, DuplicateAction, Job, JobDB, State
 from comic2pdf.publish import output_name, place_file, write_atomically
 from comic2pdf.settings import Settings
+from comic2pdf.store import Duplicate, DuplicateAction, Job, JobDB, State
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,6 @@ from comic2pdf.inbox import (
     move_to_error,
     take_over,
 )
-from comic2pdf.jobdb import JobDB, State
 from comic2pdf.pipeline.attempts import stage_limits
 from comic2pdf.pipeline.job import (
     ConvertResult,
@@ -39,6 +38,7 @@ from comic2pdf.pipeline.job import (
 )
 from comic2pdf.pipeline.stages import Prepared, Recognised
 from comic2pdf.settings import Settings, load_settings
+from comic2pdf.store import JobDB, State
 from tasks.limits import OCR_LIMIT, PREP_LIMIT, stage_slot
 from tasks.report import publish_summary
 from tasks.stages import finalize, ocr, prep

@@ -14,8 +14,8 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from comic2pdf import duplicates
-from comic2pdf.jobdb import DuplicateAction
 from comic2pdf.settings import Settings, load_settings
+from comic2pdf.store import DuplicateAction
 from tasks.duplicates import apply_decision_files, apply_duplicate_decision
 
 

@@ -19,10 +19,10 @@ from comic2pdf.inbox import (
     orphaned_inputs,
     stable_files,
 )
-from comic2pdf.jobdb import JobDB
 from comic2pdf.metrics.reporting import after_scan
 from comic2pdf.publish import remove_tree
 from comic2pdf.settings import Settings, load_settings
+from comic2pdf.store import JobDB
 from flows.convert import convert_comic
 from flows.duplicates import apply_pending_decisions
 from tasks.limits import pass_slots

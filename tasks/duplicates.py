@@ -13,8 +13,8 @@ from prefect.cache_policies import NO_CACHE
 
 from comic2pdf import duplicates
 from comic2pdf.errors import ComicError, DecisionError
-from comic2pdf.jobdb import DuplicateAction, JobDB
 from comic2pdf.settings import Settings
+from comic2pdf.store import DuplicateAction, JobDB
 
 
 @task(name="apply-decision", cache_policy=NO_CACHE)

@@ -10,12 +10,12 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from comic2pdf.errors import PushFailed
-from comic2pdf.jobdb import JobDB
 from comic2pdf.metrics.exposition import build_registry
 from comic2pdf.metrics.push import push
 from comic2pdf.metrics.reporting import build_versions, instance_name, refresh_snapshot
 from comic2pdf.metrics.source import read_metric_data
 from comic2pdf.settings import Settings
+from comic2pdf.store import JobDB
 
 
 def retry_if_push_failed(task, task_run, state) -> bool:

@@ -17,11 +17,11 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from comic2pdf.errors import StageTimeout, reason_of
-from comic2pdf.jobdb import JobDB
 from comic2pdf.pipeline.attempts import should_retry
 from comic2pdf.pipeline.stages import Prepared, Recognised, prepare, publish, recognise
 from comic2pdf.pipeline.stages import ocr_options as ocr_options  # bench/run.py imports it here
 from comic2pdf.settings import Settings
+from comic2pdf.store import JobDB
 from tasks.report import ocr_progress
 
 

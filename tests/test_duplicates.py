@@ -24,8 +24,8 @@ from comic2pdf.duplicates import (
     strip_timestamp,
 )
 from comic2pdf.errors import DecisionError, OcrFailed
-from comic2pdf.jobdb import ClaimStatus, DuplicateAction, JobDB, State
 from comic2pdf.settings import Settings, load_settings
+from comic2pdf.store import ClaimStatus, DuplicateAction, JobDB, State
 from tasks.duplicates import apply_decision_files
 
 ROOT = Path(__file__).resolve().parents[1]

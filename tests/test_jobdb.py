@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from comic2pdf import jobdb
 from comic2pdf.errors import DatabaseBusy, DecisionError, SettingsError
-from comic2pdf.jobdb import MIGRATIONS, ClaimStatus, DuplicateAction, JobDB, Stage, State
+from comic2pdf.store import MIGRATIONS, ClaimStatus, DuplicateAction, JobDB, Stage, State
+from comic2pdf.store import jobs as store_jobs
 
 
 def claim(db: JobDB, key: str = "k1", **overrides):
@@ -165,14 +165,14 @@ def test_an_exception_inside_the_transaction_changes_neither_state_nor_counters(
     claim(db)
     db.start_stage("k1", "finalize")
     before = db.counter_values()
-    real_count = jobdb._count
+    real_count = store_jobs.count_event
 
     def count_then_break(conn, name, *args, **kwargs):
         real_count(conn, name, *args, **kwargs)
         if name == "pages_processed":
             raise RuntimeError("simulated crash")
 
-    monkeypatch.setattr(jobdb, "_count", count_then_break)
+    monkeypatch.setattr(store_jobs, "count_event", count_then_break)
     with pytest.raises(RuntimeError, match="simulated"):
         db.finish_job("k1", output_path="/o.pdf", pages=5, pages_without_text=0)
     monkeypatch.undo()
@@ -188,15 +188,14 @@ def test_a_process_killed_inside_the_transaction_changes_nothing(db, db_path):
     before = db.counter_values()
     script = textwrap.dedent("""
         import os, sys
-        from comic2pdf import jobdb
-        real_count = jobdb._count
+        from comic2pdf.store import JobDB, jobs
+        real_count = jobs.count_event
         def count_then_die(conn, name, *args, **kwargs):
             real_count(conn, name, *args, **kwargs)
             if name == "pages_processed":
                 os._exit(7)  # no rollback, no cleanup: like a kill -9
-        jobdb._count = count_then_die
-        jobdb.JobDB(sys.argv[1]).finish_job("k1", output_path="/o.pdf", pages=5,
-                                            pages_without_text=0)
+        jobs.count_event = count_then_die
+        JobDB(sys.argv[1]).finish_job("k1", output_path="/o.pdf", pages=5, pages_without_text=0)
     """)
     result = subprocess.run([sys.executable, "-c", script, str(db_path)], timeout=30)
     assert result.returncode == 7

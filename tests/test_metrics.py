@@ -14,7 +14,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from comic2pdf.errors import NotWritable, PushFailed, StoreMissing
-from comic2pdf.jobdb import JobDB
 from comic2pdf.metrics import definitions
 from comic2pdf.metrics.definitions import LABEL_VALUES, METRICS, Kind
 from comic2pdf.metrics.exposition import (
@@ -33,6 +32,7 @@ from comic2pdf.metrics.snapshot import (
     write_snapshot,
 )
 from comic2pdf.metrics.source import read_metric_data, store_instance_id
+from comic2pdf.store import JobDB
 from tests.conftest import free_port
 from tests.test_jobdb import claim
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from comic2pdf.cli import main
-from comic2pdf.jobdb import JobDB
 from comic2pdf.proc import kill_group
+from comic2pdf.store import JobDB
 from tests.conftest import BIN, free_port, gateway_samples, start_process
 from tests.test_metrics_flow import read_snapshot, record_some
 

@@ -12,12 +12,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from comic2pdf.cli_metrics import add_metrics_command
-from comic2pdf.jobdb import JobDB
 from comic2pdf.metrics.definitions import METRICS_BY_NAME
 from comic2pdf.metrics.reporting import refresh_snapshot
 from comic2pdf.metrics.snapshot import JSON_KEYS, LEGACY_KEYS
 from comic2pdf.samples import make_comic
 from comic2pdf.settings import load_settings
+from comic2pdf.store import JobDB
 from flows.convert import checked_job_key, convert_comic
 from flows.metrics import PUSH_RETRIES, push_metrics_flow
 from tests.conftest import free_port, gateway_samples, task_run_counts, total
@@ -95,7 +95,7 @@ NEW_PROCESS = """
 import argparse, sys
 from pathlib import Path
 from comic2pdf.cli_metrics import add_metrics_command
-from comic2pdf.jobdb import JobDB
+from comic2pdf.store import JobDB
 from tests.test_jobdb import claim
 
 with JobDB(Path(sys.argv[1]) / "index" / "comic2pdf.sqlite3") as db:

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from comic2pdf.jobdb import JobDB
 from comic2pdf.proc import kill_group
 from comic2pdf.samples import make_comic
+from comic2pdf.store import JobDB
 from tests import hostile
 from tests.conftest import BIN, ROOT, free_port, start_process, wait_for_http
 

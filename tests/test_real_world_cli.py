@@ -15,8 +15,8 @@ import pikepdf
 import pytest
 from PIL import Image
 
-from comic2pdf.jobdb import JobDB
 from comic2pdf.samples import make_comic
+from comic2pdf.store import JobDB
 from tests import hostile, realworld
 
 pytestmark = pytest.mark.slow

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from prefect.client.orchestration import get_client
 
-from comic2pdf.jobdb import JobDB, State
 from comic2pdf.metrics.snapshot import snapshot_of
 from comic2pdf.samples import make_comic
 from comic2pdf.settings import load_settings
+from comic2pdf.store import JobDB, State
 from flows.metrics import push_metrics_flow
 from flows.scan import scan_inbox
 from tests import hostile

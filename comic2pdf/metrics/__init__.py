@@ -7,6 +7,6 @@
 - ``push``: the Pushgateway and its grouping key.
 
 Import the submodules themselves: this package re-exports nothing, so that
-``comic2pdf.jobdb`` can import ``definitions`` without an import cycle.
+``comic2pdf.store`` can import ``definitions`` without an import cycle.
 None of it imports Prefect.
 """

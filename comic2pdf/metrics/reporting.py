@@ -9,12 +9,12 @@ from wsgiref.simple_server import WSGIServer
 
 from comic2pdf import tools
 from comic2pdf.errors import ComicError, SettingsError
-from comic2pdf.jobdb import JobDB
 from comic2pdf.metrics.definitions import VERSION_LABELS
 from comic2pdf.metrics.exposition import scrape_registry, serve_metrics
 from comic2pdf.metrics.snapshot import write_snapshot
 from comic2pdf.metrics.source import read_metric_data, store_instance_id
 from comic2pdf.settings import Settings
+from comic2pdf.store import JobDB
 
 log = logging.getLogger(__name__)
 

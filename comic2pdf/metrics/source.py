@@ -8,8 +8,8 @@ import dataclasses
 from pathlib import Path
 
 from comic2pdf.inbox import is_ignored
-from comic2pdf.jobdb import JobDB
 from comic2pdf.metrics.definitions import MetricData
+from comic2pdf.store import JobDB
 
 
 def count_waiting(in_dir: Path) -> int:

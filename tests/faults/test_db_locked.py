@@ -6,8 +6,8 @@ import textwrap
 
 import pytest
 
-from comic2pdf.jobdb import JobDB, State
 from comic2pdf.samples import make_comic
+from comic2pdf.store import JobDB, State
 from flows.convert import convert_comic
 from tests.conftest import task_run_counts
 from tests.faults.ledger import assert_database_intact, published_pdfs

@@ -26,9 +26,9 @@ import psutil
 import pytest
 
 from comic2pdf.inbox import claim_file, ensure_layout
-from comic2pdf.jobdb import JobDB, State
 from comic2pdf.samples import make_comic
 from comic2pdf.settings import load_settings
+from comic2pdf.store import JobDB, State
 from flows.convert import checked_job_key, start_job
 from flows.scan import scan_inbox
 from tests import hostile
@@ -251,7 +251,7 @@ def scan_until_idle(max_passes: int = 20) -> None:
 
 WRITER = textwrap.dedent("""
     import sys
-    from comic2pdf.jobdb import JobDB
+    from comic2pdf.store import JobDB
     with JobDB(sys.argv[1]) as db:
         done = 0
         while True:

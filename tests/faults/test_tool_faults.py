@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from comic2pdf.errors import DiskError, StageTimeout
-from comic2pdf.jobdb import JobDB, State
 from comic2pdf.metrics.snapshot import snapshot_of
 from comic2pdf.samples import make_comic
+from comic2pdf.store import JobDB, State
 from flows.convert import convert_comic
 from tests.conftest import task_run_counts
 from tests.fakes import alive, fake_tesseract, path_with
