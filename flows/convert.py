@@ -33,14 +33,13 @@ from comic2pdf.pipeline.job import (
     Job,
     checked_job_key,
     convert_one_shot,
-    job_profile,
     run_stages,
 )
 from comic2pdf.pipeline.stages import Prepared, Recognised
 from comic2pdf.settings import Settings, load_settings
 from comic2pdf.store import JobDB, State
 from tasks.limits import OCR_LIMIT, PREP_LIMIT, stage_slot
-from tasks.report import publish_summary
+from tasks.report import summarize, summarize_failure
 from tasks.stages import finalize, ocr, prep
 
 
@@ -225,49 +224,6 @@ def convert_inbox_file(path: Path, settings: Settings, *, force: bool) -> Conver
         return convert_claimed(claim, settings, force=force)
     finally:
         claim.release()
-
-
-def summarize(archive: Path, result: ConvertResult, settings: Settings) -> None:
-    """The run's final artifact: what came out of *archive*, or why nothing did."""
-    if result.outcome == "done":
-        rows = {
-            "input": archive.name,
-            "output": result.output,
-            "pages": result.pages,
-            "pages without text": result.pages_without_text,
-            "pages skipped": "; ".join(result.pages_skipped) or "none",
-            "pages repaired": "; ".join(result.page_warnings) or "none",
-            "input size": f"{archive.stat().st_size if archive.exists() else '?'} bytes",
-            "output size": f"{result.output.stat().st_size} bytes" if result.output else "?",
-            "seconds": f"{result.seconds:.1f}",
-            "jobKey": result.job_key,
-            "profile": jobkey.canonical_json(job_profile(settings)),
-        }
-        publish_summary(archive.name, f"Converted {archive.name}", rows)
-    elif result.outcome == "duplicate":
-        publish_summary(
-            archive.name,
-            f"Duplicate: {archive.name} was held",
-            {"input": archive.name, "jobKey": result.job_key, "held in": settings.hold_dir},
-            "Decide with `comic2pdf duplicates resolve JOBKEY ACTION`, a `decision.json` in the "
-            "hold folder, or the `resolve-duplicate` deployment "
-            "(USE_EXISTING_RESULT, DISCARD, FORCE_REPROCESS).",
-        )
-
-
-def summarize_failure(archive: Path, error: ComicError, settings: Settings) -> None:
-    advice = (
-        "Broken input: fix or replace the file, then drop it into in/ again."
-        if not error.retryable
-        else "Every attempt failed; see the task logs. Drop the file into in/ again to retry."
-    )
-    publish_summary(
-        archive.name,
-        f"Failed: {archive.name} ({error.reason})",
-        {"input": archive.name, "reason": error.reason, "message": error.message,
-         "input now in": settings.error_dir if is_inside(archive, settings.data_dir) else archive},
-        advice,
-    )  # fmt: skip
 
 
 @flow(name="convert-comic", flow_run_name=run_name, log_prints=True)

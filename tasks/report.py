@@ -6,12 +6,19 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from prefect.artifacts import (
     create_markdown_artifact,
     create_progress_artifact,
     update_progress_artifact,
 )
+
+from comic2pdf import jobkey
+from comic2pdf.errors import ComicError
+from comic2pdf.inbox import is_inside
+from comic2pdf.pipeline.job import ConvertResult, job_profile
+from comic2pdf.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -101,3 +108,46 @@ def publish_summary(name: str, title: str, rows: dict[str, object], advice: str 
     if advice:
         markdown += f"\n{advice}\n"
     create_markdown_artifact(key=artifact_key(name), markdown=markdown, description=title)
+
+
+def summarize(archive: Path, result: ConvertResult, settings: Settings) -> None:
+    """The run's final artifact: what came out of *archive*, or why nothing did."""
+    if result.outcome == "done":
+        rows = {
+            "input": archive.name,
+            "output": result.output,
+            "pages": result.pages,
+            "pages without text": result.pages_without_text,
+            "pages skipped": "; ".join(result.pages_skipped) or "none",
+            "pages repaired": "; ".join(result.page_warnings) or "none",
+            "input size": f"{archive.stat().st_size if archive.exists() else '?'} bytes",
+            "output size": f"{result.output.stat().st_size} bytes" if result.output else "?",
+            "seconds": f"{result.seconds:.1f}",
+            "jobKey": result.job_key,
+            "profile": jobkey.canonical_json(job_profile(settings)),
+        }
+        publish_summary(archive.name, f"Converted {archive.name}", rows)
+    elif result.outcome == "duplicate":
+        publish_summary(
+            archive.name,
+            f"Duplicate: {archive.name} was held",
+            {"input": archive.name, "jobKey": result.job_key, "held in": settings.hold_dir},
+            "Decide with `comic2pdf duplicates resolve JOBKEY ACTION`, a `decision.json` in the "
+            "hold folder, or the `resolve-duplicate` deployment "
+            "(USE_EXISTING_RESULT, DISCARD, FORCE_REPROCESS).",
+        )
+
+
+def summarize_failure(archive: Path, error: ComicError, settings: Settings) -> None:
+    advice = (
+        "Broken input: fix or replace the file, then drop it into in/ again."
+        if not error.retryable
+        else "Every attempt failed; see the task logs. Drop the file into in/ again to retry."
+    )
+    publish_summary(
+        archive.name,
+        f"Failed: {archive.name} ({error.reason})",
+        {"input": archive.name, "reason": error.reason, "message": error.message,
+         "input now in": settings.error_dir if is_inside(archive, settings.data_dir) else archive},
+        advice,
+    )  # fmt: skip

@@ -564,8 +564,8 @@ def test_cli_resolves_by_a_key_prefix(settings, db, held, capsys, monkeypatch):
 def test_force_reprocess_converts_the_held_file_again(settings, db, tmp_path):
     """FORCE_REPROCESS converts the held file as a new generation; the old PDF stays."""
     from comic2pdf import jobkey
+    from comic2pdf.pipeline.job import job_profile
     from comic2pdf.samples import make_comic
-    from flows.convert import job_profile
     from flows.duplicates import resolve_duplicate
 
     comic = make_comic(tmp_path / "Again 01.cbz", title="Again", pages=1, seed=5)
