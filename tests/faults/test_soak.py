@@ -64,11 +64,9 @@ def hostile_file(folder: Path, n: int) -> Path:
         link.type, link.linkname = tarfile.SYMTYPE, ".."
         page = tarfile.TarInfo("up/pwned.png")
         return hostile.write_tar(folder / f"symlink {n}.cbt", [(link, None), (page, png)])
-    if kind == 5:
+    if kind == 5:  # its only page is broken (one broken page among good ones is skipped)
         garbage = b"\x89PNG\r\n\x1a\n" + f"broken page {n}".encode() * 8
-        return hostile.write_zip(
-            folder / f"bad png {n}.cbz", [("p1.png", png), ("p2.png", garbage)]
-        )
+        return hostile.write_zip(folder / f"bad png {n}.cbz", [("p1.png", garbage)])
     return hostile.write_zip(
         folder / f"huge {n}.cbz",
         [("p1.png", png), ("p2.png", hostile.png_header(30000, 30000 + n))],
