@@ -14,9 +14,11 @@ import pytest
 
 from comic2pdf.errors import (
     DiskError,
+    InvalidOcrOutput,
     InvalidPdf,
     MissingTool,
     OcrFailed,
+    OcrInputRefused,
     SettingsError,
     StageTimeout,
 )
@@ -48,12 +50,16 @@ def test_args_for_comics_by_default():
     assert "--deskew" not in args and "--rotate-pages" not in args
     assert args[args.index("--output-type") + 1] == "pdf"
     assert args[args.index("--optimize") + 1] == "0"
-    assert args[args.index("--tesseract-downsample-above") + 1] == "1200"
     assert args[-2:] == ["raw.pdf", "final.pdf"]
     plugins = [args[i + 1] for i, arg in enumerate(args) if arg == "--plugin"]
-    assert plugins == ["comic2pdf.ocr_progress", "comic2pdf.ocr_raster"]
+    assert plugins == ["comic2pdf.ocr.progress", "comic2pdf.ocr.raster", "comic2pdf.ocr.engine"]
+    # The comic engine scales each region itself: Tesseract's downsampling stays off.
+    assert "--tesseract-downsample-above" not in args
+    page = ocrmypdf_args(Path("r"), Path("f"), Path("s"), OcrOptions(mode="page"))
+    assert "comic2pdf.ocr.engine" not in page
+    assert page[page.index("--tesseract-downsample-above") + 1] == "1200"
     plain = ocrmypdf_args(Path("r"), Path("f"), Path("s"), OcrOptions(fast_raster=False))
-    assert "comic2pdf.ocr_raster" not in plain
+    assert "comic2pdf.ocr.raster" not in plain
     asked = ocrmypdf_args(
         Path("r"),
         Path("f"),
@@ -68,8 +74,11 @@ def test_args_for_comics_by_default():
     ("code", "tail", "error"),
     [
         (1, "bad", SettingsError),
+        (2, "input file", OcrInputRefused),
         (3, "tesseract not found", MissingTool),
-        (4, "", InvalidPdf),
+        (4, "", InvalidOcrOutput),
+        (6, "page already has text", OcrInputRefused),
+        (8, "encrypted", OcrInputRefused),
         (7, "child failed", OcrFailed),
         (99, "", OcrFailed),
         (7, "OSError: [Errno 28] No space left on device", DiskError),
@@ -79,6 +88,8 @@ def test_exit_codes_map_to_errors(code, tail, error):
     exc = error_for_exit(code, tail, path=Path("raw.pdf"))
     assert type(exc) is error
     assert f"exit {code}" in exc.message or error is DiskError
+    # "This input" codes fail the same way every time: one OCR run, no retries.
+    assert exc.retryable is (code in (5, 7, 99) or error is DiskError)
 
 
 def test_pages_without_text_from_sidecar(tmp_path):

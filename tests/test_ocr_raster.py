@@ -11,9 +11,9 @@ from ocrmypdf.cli import get_options_and_plugins
 from ocrmypdf.helpers import Resolution
 from PIL import Image, ImageCms
 
-from comic2pdf import ocr_raster
 from comic2pdf.jobkey import build_profile, profile_sha256
 from comic2pdf.ocr import OcrOptions, ocrmypdf_args, run_ocr
+from comic2pdf.ocr import raster as ocr_raster
 from comic2pdf.rawpdf import build_raw_pdf
 from comic2pdf.samples import JPEG_QUALITY, draw_page
 from tests.fakes import REAL_TESSERACT, path_with

@@ -1,0 +1,55 @@
+"""Read one comic page: its regions first, then the rest of the page."""
+
+from collections.abc import Sequence
+from itertools import groupby
+from pathlib import Path
+
+import numpy as np
+
+from comic2pdf.ocr.reading import Word, read_regions, read_rest
+from comic2pdf.ocr.regions import find_balloons, find_lettering, letter_heights, paper_level
+
+#: Letter height assumed for a page where none can be measured (a page at ~72 dpi).
+DEFAULT_LETTER_PX = 10.0
+
+
+def read_page(
+    gray: np.ndarray, *, languages: Sequence[str], timeout: float, workdir: Path
+) -> list[Word]:
+    """Every word found on the gray page, boxes in page pixels."""
+    regions = find_balloons(gray)
+    regions += find_lettering(gray, regions)
+    words = read_regions(gray, regions, languages=languages, timeout=timeout, workdir=workdir)
+    words += read_rest(
+        gray,
+        regions,
+        letter_height=page_letter_height(gray, regions),
+        languages=languages,
+        timeout=timeout,
+        workdir=workdir,
+    )
+    return words
+
+
+def page_letter_height(gray: np.ndarray, regions: Sequence) -> float:
+    """The page's usual letter height: from its balloons, else from its dark components."""
+    if regions:
+        return float(np.median([region.letter_height for region in regions]))
+    ink = (gray < 0.5 * paper_level(gray)).astype(np.uint8)
+    heights = letter_heights(ink, max_height=max(8, gray.shape[0] // 20))
+    return float(np.median(heights)) if heights else DEFAULT_LETTER_PX
+
+
+def lines_of(words: Sequence[Word]) -> list[list[Word]]:
+    """The words grouped by the line they were read in, each line left to right."""
+    ordered = sorted(words, key=lambda word: word.line)
+    lines = [
+        sorted(group, key=lambda word: word.box[0])
+        for _, group in groupby(ordered, key=lambda word: word.line)
+    ]
+    return sorted(lines, key=lambda line: (line[0].box[1], line[0].box[0]))
+
+
+def page_text(words: Sequence[Word]) -> str:
+    """Plain text of the page, one line per line read."""
+    return "".join(" ".join(word.text for word in line) + "\n" for line in lines_of(words))
