@@ -15,7 +15,6 @@ import pytest
 from comic2pdf.errors import (
     DiskError,
     InvalidOcrOutput,
-    InvalidPdf,
     MissingTool,
     OcrFailed,
     OcrInputRefused,
