@@ -1,8 +1,9 @@
 """Deterministic sample comics whose speech balloons hold known words.
 
-For demos, tests and benchmarks: each page looks like a plain comic page
-(coloured panels, simple shapes, white balloons with black text) and the words
-in its balloons are returned, so OCR can be checked against ground truth. The
+For demos, tests and benchmarks: each page looks like a comic page as scanned
+for the screen (72 dpi, colour panels with art, white balloons with black
+outlines, capitals lettered ~9 px tall) and the words in its balloons, with the
+balloons' boxes, are returned, so OCR can be checked against ground truth. The
 same arguments always give the same bytes.
 
 ``python -m comic2pdf.samples DEST`` writes the demo set into ``DEST``.
@@ -40,16 +41,21 @@ WORDS = (
     "picture", "station", "weather", "captain", "blanket", "village", "holiday",
 )  # fmt: skip
 
-#: Pastel panels, light shapes, light gray balloon outlines: Tesseract's page
-#: layout analysis takes text near dark blobs or ringed by a dark outline for
-#: part of a picture and drops it. Words found on 32 pages 800×1200 (Tesseract
-#: 5.3, default --psm 3): black outlines and dark shapes 74 %, gray outlines and
-#: dark shapes 89 %, as drawn here 96 %.
-PANEL_COLOURS = ("#f6d8ae", "#c9e4de", "#dbcdf0", "#f2c6de", "#faedcb", "#c6def1", "#d4e7c5")
-SHAPE_COLOURS = ("#f4a261", "#90be6d", "#8ecae6", "#e5989b", "#e9c46a", "#a3c4bc", "#cdb4db")
-BALLOON_OUTLINE = "#b0b0b0"
+#: Saturated panels and darker art with black ink lines, as real comics have:
+#: the pages must be as hard for whole-page Tesseract as real ones (it drops
+#: text ringed by a dark outline or standing near dark art).
+PANEL_COLOURS = ("#e76f51", "#2a9d8f", "#8e7dbe", "#d1495b", "#edae49", "#00798c", "#6a994e")
+SHAPE_COLOURS = ("#264653", "#582f0e", "#3d405b", "#7f5539", "#1d3557", "#6d597a", "#386641")
+BALLOON_OUTLINE = "black"
 #: An ellipse around a text block must be about sqrt(2) times as wide and high.
 ELLIPSE_STRETCH = 1.44
+#: Resolution written into the page images: screen scans of comics declare 72.
+PAGE_DPI = 72
+#: Font size of the lettering in pixels on a page 800 px wide (in proportion on
+#: others): DejaVu Sans Bold capitals are 0.73 em, so ~9.5 px tall, what a
+#: comic scanned for the screen has.
+LETTER_SIZE_PX = 13
+LETTER_SIZE_WIDTH = 800
 
 EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png"}
 CONTAINERS = {"zip": ".cbz", "7z": ".cb7", "tar": ".cbt"}
@@ -64,6 +70,14 @@ FONT_ROOT = Path("/usr/share/fonts")
 
 
 @dataclass(frozen=True)
+class Balloon:
+    """A speech balloon: its box on the page (left, top, right, bottom) and its words."""
+
+    box: tuple[int, int, int, int]
+    words: list[str]
+
+
+@dataclass(frozen=True)
 class SampleComic:
     """A generated comic and the words printed in its balloons."""
 
@@ -71,6 +85,7 @@ class SampleComic:
     pages: int
     words: list[str]  # all pages, in reading order
     page_words: list[list[str]] = field(default_factory=list)  # the same, page by page
+    page_balloons: list[list[Balloon]] = field(default_factory=list)  # page by page
 
 
 def make_comic(
@@ -99,12 +114,13 @@ def make_comic(
         raise ValueError(f"image_format must be JPEG, PNG or a sequence of them: {image_format!r}")
     rng = random.Random(seed)
     entries: dict[str, bytes] = {}
-    page_words = []
+    page_balloons = []
     for n in range(1, pages + 1):
-        image, words = draw_page(rng, size)
+        image, balloons = draw_balloon_page(rng, size)
         page_format = formats[(n - 1) % len(formats)]
         entries[page_name.format(n=n) + EXTENSIONS[page_format]] = _encode(image, page_format)
-        page_words.append(words)
+        page_balloons.append(balloons)
+    page_words = [[word for balloon in page for word in balloon.words] for page in page_balloons]
     if comicinfo:
         entries["ComicInfo.xml"] = comicinfo_xml(title, pages=pages)
     _write_archive(path, entries, container)
@@ -113,6 +129,7 @@ def make_comic(
         pages=pages,
         words=[word for words in page_words for word in words],
         page_words=page_words,
+        page_balloons=page_balloons,
     )
 
 
@@ -157,22 +174,31 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def draw_page(rng: random.Random, size: tuple[int, int]) -> tuple[Image.Image, list[str]]:
     """Draw one page; return it with the words of its balloons in reading order."""
+    page, balloons = draw_balloon_page(rng, size)
+    return page, [word for balloon in balloons for word in balloon.words]
+
+
+def draw_balloon_page(
+    rng: random.Random, size: tuple[int, int]
+) -> tuple[Image.Image, list[Balloon]]:
+    """Draw one page; return it with its balloons (boxes and words) in reading order."""
     width, height = size
     page = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(page)
-    font = _font(max(28, round(width * 0.045)))
-    line = max(2, width // 200)
+    font = _font(round(LETTER_SIZE_PX * max(1.0, width / LETTER_SIZE_WIDTH)))
+    line = max(2, width // 300)
     panels = _panels(rng, width, height)
     for box in panels:
         draw.rectangle(box, fill=rng.choice(PANEL_COLOURS), outline="black", width=line)
         _draw_shapes(draw, rng, box)
     unused = rng.sample(WORDS, len(WORDS))  # no word twice on a page
-    words: list[str] = []
+    balloons = []
     for box in panels[: rng.randint(2, min(3, len(panels)))]:
-        said = _draw_balloon(draw, box, unused[: rng.randint(2, 3)], font, line)
-        unused = unused[len(said) :]
-        words += said
-    return page, words
+        balloon = _draw_balloon(draw, box, unused[: rng.randint(3, 6)], font, line)
+        if balloon is not None:
+            unused = unused[len(balloon.words) :]
+            balloons.append(balloon)
+    return page, balloons
 
 
 def _panels(rng: random.Random, width: int, height: int) -> list[tuple[int, int, int, int]]:
@@ -192,8 +218,11 @@ def _panels(rng: random.Random, width: int, height: int) -> list[tuple[int, int,
 
 
 def _draw_shapes(draw: ImageDraw.ImageDraw, rng: random.Random, box: tuple[int, ...]) -> None:
-    """Draw a few simple shapes in the lowest 30 % of a panel, below any balloon."""
+    """Draw hatching over the panel, then shapes inked in black in its lowest 30 %."""
     left, top, right, bottom = box
+    slant = (bottom - top) // 3
+    for x in range(left + slant + rng.randint(5, 30), right - 4, rng.randint(25, 60)):
+        draw.line((x, top + 4, x - slant, bottom - 4), fill=rng.choice(SHAPE_COLOURS))
     floor = top + (bottom - top) * 7 // 10
     for _ in range(rng.randint(1, 3)):
         w = rng.randint((right - left) // 8, (right - left) // 3)
@@ -203,11 +232,12 @@ def _draw_shapes(draw: ImageDraw.ImageDraw, rng: random.Random, box: tuple[int, 
         colour = rng.choice(SHAPE_COLOURS)
         kind = rng.choice(("ellipse", "rectangle", "triangle"))
         if kind == "ellipse":
-            draw.ellipse((x, y, x + w, y + h), fill=colour)
+            draw.ellipse((x, y, x + w, y + h), fill=colour, outline="black", width=2)
         elif kind == "rectangle":
-            draw.rectangle((x, y, x + w, y + h), fill=colour)
+            draw.rectangle((x, y, x + w, y + h), fill=colour, outline="black", width=2)
         else:
-            draw.polygon([(x, y + h), (x + w // 2, y), (x + w, y + h)], fill=colour)
+            triangle = [(x, y + h), (x + w // 2, y), (x + w, y + h)]
+            draw.polygon(triangle, fill=colour, outline="black", width=2)
 
 
 def _draw_balloon(
@@ -216,10 +246,10 @@ def _draw_balloon(
     words: list[str],
     font: ImageFont.FreeTypeFont,
     line: int,
-) -> list[str]:
-    """Draw a speech balloon at the top of a panel; return the words it holds.
+) -> Balloon | None:
+    """Draw a speech balloon at the top of a panel, lettered in capitals.
 
-    As many of ``words`` as fit in the upper 70 % of the panel, possibly none.
+    As many of ``words`` as fit in the upper 70 % of the panel; None if none fits.
     """
     left, top, right, bottom = box
     inner = round(font.size * 0.6)  # white between the text and the outline
@@ -227,6 +257,7 @@ def _draw_balloon(
     spacing = round(font.size * 1.25)
     room_w = right - left - 2 * margin
     room_h = (bottom - top) * 0.7 - 2 * margin
+    words = [word.upper() for word in words]
     for count in range(len(words), 0, -1):
         lines = _wrap(words[:count], font, max_width=(room_w - 2 * inner) / ELLIPSE_STRETCH)
         half_w = round(max(map(font.getlength, lines)) * ELLIPSE_STRETCH / 2) + inner
@@ -234,7 +265,7 @@ def _draw_balloon(
         if 2 * half_w <= room_w and 2 * half_h <= room_h:
             break
     else:
-        return []
+        return None
     cx = (left + right) // 2
     cy = top + margin + half_h
     tail = [(cx - inner, cy), (cx, cy), (cx - 2 * inner, cy + half_h + 2 * inner)]
@@ -244,7 +275,7 @@ def _draw_balloon(
     for i, text in enumerate(lines):
         y = cy + spacing * (i + 0.5 - len(lines) / 2)
         draw.text((cx, y), text, font=font, fill="black", anchor="mm")
-    return [word for text in lines for word in text.split()]
+    return Balloon(ellipse, [word for text in lines for word in text.split()])
 
 
 def _wrap(words: list[str], font: ImageFont.FreeTypeFont, *, max_width: float) -> list[str]:
@@ -280,9 +311,9 @@ def _font_path() -> Path:
 def _encode(image: Image.Image, image_format: str) -> bytes:
     buffer = io.BytesIO()
     if image_format == "JPEG":
-        image.save(buffer, format="JPEG", quality=JPEG_QUALITY)
+        image.save(buffer, format="JPEG", quality=JPEG_QUALITY, dpi=(PAGE_DPI, PAGE_DPI))
     else:
-        image.save(buffer, format="PNG")
+        image.save(buffer, format="PNG", dpi=(PAGE_DPI, PAGE_DPI))
     return buffer.getvalue()
 
 
