@@ -1,13 +1,17 @@
 """Read one comic page: its regions first, then the rest of the page."""
 
+import logging
 from collections.abc import Sequence
 from itertools import groupby
 from pathlib import Path
 
 import numpy as np
 
+from comic2pdf.errors import StageTimeout
 from comic2pdf.ocr.reading import Word, read_regions, read_rest
 from comic2pdf.ocr.regions import find_balloons, find_lettering, letter_heights, paper_level
+
+log = logging.getLogger(__name__)
 
 #: Letter height assumed for a page where none can be measured (a page at ~72 dpi).
 DEFAULT_LETTER_PX = 10.0
@@ -16,18 +20,28 @@ DEFAULT_LETTER_PX = 10.0
 def read_page(
     gray: np.ndarray, *, languages: Sequence[str], timeout: float, workdir: Path
 ) -> list[Word]:
-    """Every word found on the gray page, boxes in page pixels."""
+    """Every word found on the gray page, boxes in page pixels.
+
+    *timeout* bounds each Tesseract run. A run past it is killed and its part
+    of the page stays without words, as ocrmypdf's own engine leaves a page
+    whose Tesseract timed out (``--tesseract-timeout``): the page is counted
+    as without text, the comic goes on.
+    """
     regions = find_balloons(gray)
     regions += find_lettering(gray, regions)
-    words = read_regions(gray, regions, languages=languages, timeout=timeout, workdir=workdir)
-    words += read_rest(
-        gray,
-        regions,
-        letter_height=page_letter_height(gray, regions),
-        languages=languages,
-        timeout=timeout,
-        workdir=workdir,
-    )
+    words = []
+    try:
+        words += read_regions(gray, regions, languages=languages, timeout=timeout, workdir=workdir)
+        words += read_rest(
+            gray,
+            regions,
+            letter_height=page_letter_height(gray, regions),
+            languages=languages,
+            timeout=timeout,
+            workdir=workdir,
+        )
+    except StageTimeout as e:
+        log.warning("%s: the rest of this page stays without text", e)
     return words
 
 
