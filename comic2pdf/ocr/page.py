@@ -9,9 +9,18 @@ import numpy as np
 
 from comic2pdf.errors import StageTimeout
 from comic2pdf.ocr.reading import Word, read_regions, read_rest
-from comic2pdf.ocr.regions import find_balloons, find_lettering, letter_heights, paper_level
+from comic2pdf.ocr.regions import (
+    Region,
+    find_balloons,
+    find_lettering,
+    letter_heights,
+    paper_level,
+)
 
 log = logging.getLogger(__name__)
+
+#: Regions whose letters are less than this fraction of the page's usual height are art.
+SPECK_RATIO = 0.5
 
 #: Letter height assumed for a page where none can be measured (a page at ~72 dpi).
 DEFAULT_LETTER_PX = 10.0
@@ -28,7 +37,7 @@ def read_page(
     as without text, the comic goes on.
     """
     regions = find_balloons(gray)
-    regions += find_lettering(gray, regions)
+    regions = drop_specks(regions + find_lettering(gray, regions))
     words = []
     try:
         words += read_regions(gray, regions, languages=languages, timeout=timeout, workdir=workdir)
@@ -43,6 +52,18 @@ def read_page(
     except StageTimeout as e:
         log.warning("%s: the rest of this page stays without text", e)
     return words
+
+
+def drop_specks(regions: list[Region]) -> list[Region]:
+    """*regions* without those whose "letters" are far smaller than the page's lettering.
+
+    Art with a few small light holes passes for a tiny balloon; a page is
+    lettered at about one size.
+    """
+    if not regions:
+        return regions
+    typical = float(np.median([region.letter_height for region in regions]))
+    return [region for region in regions if region.letter_height >= SPECK_RATIO * typical]
 
 
 def page_letter_height(gray: np.ndarray, regions: Sequence) -> float:

@@ -71,7 +71,11 @@ def scale_for(letter_height: float) -> float:
 def region_image(gray: np.ndarray, region: Region) -> tuple[np.ndarray, float]:
     """The region cut out, outside painted white, scaled and given a margin."""
     left, top, right, bottom = region.box
-    crop = np.where(region.mask, gray[top:bottom, left:right], 255).astype(np.uint8)
+    crop = gray[top:bottom, left:right].astype(np.float32)
+    # The region's own paper becomes white: on gray newsprint, a white outside
+    # would make Tesseract's threshold fall between paper and outside.
+    paper = max(1.0, float(np.percentile(crop[region.mask], 90)))
+    crop = np.where(region.mask, np.clip(crop * (255.0 / paper), 0, 255), 255).astype(np.uint8)
     scale = scale_for(region.letter_height)
     if scale > 1.0:
         crop = np.asarray(cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC))

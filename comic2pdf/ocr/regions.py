@@ -29,6 +29,8 @@ LIGHT_FRACTION = 0.80
 MAX_BALLOON_SHARE = 0.25
 #: Letters are at least this many pixels tall; smaller holes are specks.
 MIN_LETTER_PX = 4
+#: Widest letter-like component, in heights: hand lettering joins letters into words.
+MAX_LETTER_WIDTH = 6
 #: A balloon holds at least this many letter-like holes.
 MIN_LETTERS = 5
 #: Filled shape over its bounding box: balloons and boxes are compact.
@@ -120,7 +122,7 @@ def letter_heights(ink: np.ndarray, *, max_height: int) -> list[int]:
     heights = []
     for label in range(1, count):
         w, h, area = (int(v) for v in stats[label][2:5])
-        if MIN_LETTER_PX <= h <= max_height and w <= 3 * h and area >= 0.1 * w * h:
+        if MIN_LETTER_PX <= h <= max_height and w <= MAX_LETTER_WIDTH * h and area >= 0.1 * w * h:
             heights.append(h)
     return heights
 
@@ -138,7 +140,11 @@ def find_lettering(gray: np.ndarray, balloons: list[Region]) -> list[Region]:
     heights = []
     for label in range(1, count):
         x, y, w, h, area = (int(v) for v in stats[label])
-        if MIN_LETTER_PX <= h <= max_height and w <= 3 * h and 0.1 * w * h <= area <= 0.85 * w * h:
+        if (
+            MIN_LETTER_PX <= h <= max_height
+            and w <= MAX_LETTER_WIDTH * h
+            and 0.1 * w * h <= area <= 0.85 * w * h
+        ):
             letters[y : y + h, x : x + w] = 1
             heights.append(h)
     if len(heights) < MIN_LETTERS:
