@@ -130,7 +130,8 @@ def test_missing_language_fails_clearly(tmp_path):
 
 
 @pytest.mark.slow
-def test_hung_tesseract_is_killed_with_its_group(tmp_path, monkeypatch):
+@pytest.mark.parametrize("mode", ["comic", "page"])
+def test_hung_tesseract_is_killed_with_its_group(tmp_path, monkeypatch, mode):
     pid_log = tmp_path / "pids"
     monkeypatch.setenv(
         "PATH", path_with(fake_tesseract(tmp_path / "bin", behaviour="hang", pid_log=pid_log))
@@ -138,7 +139,7 @@ def test_hung_tesseract_is_killed_with_its_group(tmp_path, monkeypatch):
     raw = make_raw_pdf(tmp_path, [TYPEWRITER])
     started = time.monotonic()
     with pytest.raises(StageTimeout):
-        run_ocr(raw, tmp_path / "final.pdf", options=OcrOptions(), pages=1, timeout=8)
+        run_ocr(raw, tmp_path / "final.pdf", options=OcrOptions(mode=mode), pages=1, timeout=8)
     assert time.monotonic() - started < 20
     pids = [int(p) for p in pid_log.read_text().split()]
     assert pids, "the fake tesseract never ran"

@@ -4,7 +4,6 @@ import importlib.util
 import io
 import re
 import subprocess
-import time
 import zipfile
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pikepdf
 import pytest
 from PIL import Image
 
-from comic2pdf.errors import OcrFailed, StageTimeout
+from comic2pdf.errors import OcrFailed
 from comic2pdf.ocr import OcrOptions, run_ocr
 from comic2pdf.ocr.regions import find_balloons
 from comic2pdf.rawpdf import build_raw_pdf
@@ -84,9 +83,7 @@ def test_comic_mode_reads_real_comic_pages_far_better_than_page_mode(tmp_path):
 
 @pytest.mark.slow
 def test_words_lie_over_their_balloons_and_page_images_stay_untouched(tmp_path):
-    comic = make_comic(
-        tmp_path / "x.cbz", title="T", pages=2, image_format=("JPEG", "PNG"), seed=5
-    )
+    comic = make_comic(tmp_path / "x.cbz", title="T", pages=2, image_format=("JPEG", "PNG"), seed=5)
     pages = []
     with zipfile.ZipFile(comic.path) as archive:
         for name in ("page 001.jpg", "page 002.png"):
@@ -127,31 +124,21 @@ def test_balloons_of_sample_pages_are_found_where_they_were_drawn(tmp_path):
                 ), (balloon, found)
 
 
-@pytest.mark.slow
-def test_a_hung_engine_obeys_the_ocr_timeout_and_leaves_no_process(tmp_path, monkeypatch):
+def xkcd_with_fake_tesseract(tmp_path, monkeypatch, *, behaviour: str) -> tuple[Path, Path]:
+    """raw.pdf of one real page, and the pid log of a misbehaving tesseract put on PATH.
+
+    A hung engine obeying the OCR stage timeout: tests/test_ocr.py (both modes).
+    """
     pid_log = tmp_path / "pids"
-    monkeypatch.setenv(
-        "PATH", path_with(fake_tesseract(tmp_path / "bin", behaviour="hang", pid_log=pid_log))
-    )
-    raw = raw_pdf(tmp_path, [COMICS_DEV / "pages" / "xkcd-0327.png"])
-    started = time.monotonic()
-    with pytest.raises(StageTimeout):
-        run_ocr(raw, tmp_path / "final.pdf", options=OcrOptions(), pages=1, timeout=8)
-    assert time.monotonic() - started < 25
-    pids = [int(p) for p in pid_log.read_text().split()]
-    assert pids, "the engine never ran tesseract"
-    assert alive(pids) == []
-    assert not (tmp_path / "final.pdf").exists()
+    fake = fake_tesseract(tmp_path / "bin", behaviour=behaviour, pid_log=pid_log)
+    monkeypatch.setenv("PATH", path_with(fake))
+    return raw_pdf(tmp_path, [COMICS_DEV / "pages" / "xkcd-0327.png"]), pid_log
 
 
 @pytest.mark.slow
 def test_a_tesseract_past_its_page_timeout_leaves_the_page_without_text(tmp_path, monkeypatch):
     """As ocrmypdf's own engine does: the page is kept, counted as without text."""
-    pid_log = tmp_path / "pids"
-    monkeypatch.setenv(
-        "PATH", path_with(fake_tesseract(tmp_path / "bin", behaviour="hang", pid_log=pid_log))
-    )
-    raw = raw_pdf(tmp_path, [COMICS_DEV / "pages" / "xkcd-0327.png"])
+    raw, pid_log = xkcd_with_fake_tesseract(tmp_path, monkeypatch, behaviour="hang")
     options = OcrOptions(tesseract_timeout=2)
     result = run_ocr(raw, tmp_path / "final.pdf", options=options, pages=1, timeout=120)
     assert result.pages_without_text == 1
@@ -160,11 +147,7 @@ def test_a_tesseract_past_its_page_timeout_leaves_the_page_without_text(tmp_path
 
 @pytest.mark.slow
 def test_a_crashing_tesseract_fails_the_attempt_and_the_next_one_succeeds(tmp_path, monkeypatch):
-    pid_log = tmp_path / "pids"
-    monkeypatch.setenv(
-        "PATH", path_with(fake_tesseract(tmp_path / "bin", behaviour="crash-once", pid_log=pid_log))
-    )
-    raw = raw_pdf(tmp_path, [COMICS_DEV / "pages" / "xkcd-0327.png"])
+    raw, pid_log = xkcd_with_fake_tesseract(tmp_path, monkeypatch, behaviour="crash-once")
     with pytest.raises(OcrFailed) as info:
         run_ocr(raw, tmp_path / "final.pdf", options=OcrOptions(), pages=1, timeout=120)
     assert info.value.retryable and not (tmp_path / "final.pdf").exists()
