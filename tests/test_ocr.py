@@ -21,6 +21,7 @@ from comic2pdf.errors import (
     SettingsError,
     StageTimeout,
 )
+from comic2pdf.jobkey import build_profile, profile_sha256
 from comic2pdf.ocr import (
     OcrOptions,
     count_pages_without_text,
@@ -67,6 +68,15 @@ def test_args_for_comics_by_default():
     )
     assert "--rotate-pages" in asked and "--deskew" in asked
     assert asked[asked.index("--language") + 1] == "eng+fra"
+
+
+def test_the_ocr_mode_is_part_of_the_job_profile():
+    """The two modes make different text layers: switching must give new job keys."""
+    comic, page = OcrOptions().profile(), OcrOptions(mode="page").profile()
+    assert comic["mode"] == "comic" and page["mode"] == "page"
+    assert profile_sha256(build_profile(ocr=comic, dpi=300, versions={})) != profile_sha256(
+        build_profile(ocr=page, dpi=300, versions={})
+    )
 
 
 @pytest.mark.parametrize(

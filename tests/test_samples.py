@@ -88,15 +88,15 @@ def test_the_demo_set(tmp_path, capsys):
 
 
 def test_a_missing_font_names_the_debian_package(tmp_path, monkeypatch):
-    monkeypatch.setattr(samples, "FONT_ROOT", tmp_path)
-    samples._font_path.cache_clear()
-    samples._font.cache_clear()
+    monkeypatch.setattr(samples.drawing, "FONT_ROOT", tmp_path)
+    samples.drawing._font_path.cache_clear()
+    samples.drawing._font.cache_clear()
     try:
         with pytest.raises(samples.MissingTool, match="fonts-dejavu-core"):
             samples.make_comic(tmp_path / "x.cbz", title="T")
     finally:
-        samples._font_path.cache_clear()
-        samples._font.cache_clear()
+        samples.drawing._font_path.cache_clear()
+        samples.drawing._font.cache_clear()
 
 
 def test_pages_look_like_screen_scans_of_comics(tmp_path):

@@ -1,28 +1,10 @@
-"""Deterministic sample comics whose speech balloons hold known words.
+"""Drawing sample comic pages: panels of colour art, black-ringed balloons, small capitals."""
 
-For demos, tests and benchmarks: each page looks like a comic page as scanned
-for the screen (72 dpi, colour panels with art, white balloons with black
-outlines, capitals lettered ~9 px tall) and the words in its balloons, with the
-balloons' boxes, are returned, so OCR can be checked against ground truth. The
-same arguments always give the same bytes.
-
-``python -m comic2pdf.samples DEST`` writes the demo set into ``DEST``.
-"""
-
-import argparse
 import functools
-import io
-import os
 import random
-import tarfile
-import tempfile
-import zipfile
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from xml.etree import ElementTree
 
-import py7zr
 from PIL import Image, ImageDraw, ImageFont
 
 from comic2pdf.errors import MissingTool
@@ -56,15 +38,6 @@ PAGE_DPI = 72
 #: comic scanned for the screen has.
 LETTER_SIZE_PX = 13
 LETTER_SIZE_WIDTH = 800
-
-EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png"}
-CONTAINERS = {"zip": ".cbz", "7z": ".cb7", "tar": ".cbt"}
-
-#: Fixed timestamp of every archive entry (2020-01-01 00:00:00 UTC).
-ENTRY_DATE = (2020, 1, 1, 0, 0, 0)
-ENTRY_EPOCH = 1577836800
-
-JPEG_QUALITY = 90
 FONT_NAME = "DejaVuSans-Bold.ttf"
 FONT_ROOT = Path("/usr/share/fonts")
 
@@ -75,101 +48,6 @@ class Balloon:
 
     box: tuple[int, int, int, int]
     words: list[str]
-
-
-@dataclass(frozen=True)
-class SampleComic:
-    """A generated comic and the words printed in its balloons."""
-
-    path: Path
-    pages: int
-    words: list[str]  # all pages, in reading order
-    page_words: list[list[str]] = field(default_factory=list)  # the same, page by page
-    page_balloons: list[list[Balloon]] = field(default_factory=list)  # page by page
-
-
-def make_comic(
-    path: Path,
-    *,
-    title: str,
-    pages: int = 4,
-    size: tuple[int, int] = (800, 1200),
-    seed: int = 0,
-    image_format: str | Sequence[str] = "JPEG",
-    container: str = "zip",
-    comicinfo: bool = True,
-    page_name: str = "page {n:03d}",
-) -> SampleComic:
-    """Write a sample comic archive to ``path`` and return what it contains.
-
-    ``image_format`` is "JPEG", "PNG" or a sequence of them used in turn, page
-    by page. ``page_name`` is the entry name without extension, ``{n}`` being
-    the page number from 1; it may contain folders ("chapter 1/page {n}").
-    ``container`` is "zip", "7z" or "tar".
-    """
-    if container not in CONTAINERS:
-        raise ValueError(f"container must be one of {sorted(CONTAINERS)}, not {container!r}")
-    formats = [image_format] if isinstance(image_format, str) else list(image_format)
-    if not formats or set(formats) - EXTENSIONS.keys():
-        raise ValueError(f"image_format must be JPEG, PNG or a sequence of them: {image_format!r}")
-    rng = random.Random(seed)
-    entries: dict[str, bytes] = {}
-    page_balloons = []
-    for n in range(1, pages + 1):
-        image, balloons = draw_balloon_page(rng, size)
-        page_format = formats[(n - 1) % len(formats)]
-        entries[page_name.format(n=n) + EXTENSIONS[page_format]] = _encode(image, page_format)
-        page_balloons.append(balloons)
-    page_words = [[word for balloon in page for word in balloon.words] for page in page_balloons]
-    if comicinfo:
-        entries["ComicInfo.xml"] = comicinfo_xml(title, pages=pages)
-    _write_archive(path, entries, container)
-    return SampleComic(
-        path=path,
-        pages=pages,
-        words=[word for words in page_words for word in words],
-        page_words=page_words,
-        page_balloons=page_balloons,
-    )
-
-
-def generate_samples(dest: Path) -> list[SampleComic]:
-    """Write the demo set: a JPEG .cbz, a PNG .cb7, and nested folders with mixed pages."""
-    dest.mkdir(parents=True, exist_ok=True)
-    return [
-        make_comic(dest / "Harbor Days.cbz", title="Harbor Days", pages=4, seed=1),
-        make_comic(
-            dest / "Night Garden.cb7",
-            title="Night Garden",
-            pages=3,
-            seed=2,
-            image_format="PNG",
-            container="7z",
-        ),
-        # Eleven pages named "page 1" … "page 11" in a folder: only a natural
-        # sort puts "page 2" before "page 10".
-        make_comic(
-            dest / "Long Road.cbz",
-            title="Long Road",
-            pages=11,
-            seed=3,
-            image_format=("JPEG", "PNG"),
-            page_name="chapter 1/page {n}",
-        ),
-    ]
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Write the demo comics into DEST and print their paths."""
-    parser = argparse.ArgumentParser(prog="python -m comic2pdf.samples", description=__doc__)
-    parser.add_argument("dest", type=Path, help="folder to write the sample comics into")
-    args = parser.parse_args(argv)
-    for comic in generate_samples(args.dest):
-        print(comic.path)
-    return 0
-
-
-# --- drawing -----------------------------------------------------------------------
 
 
 def draw_page(rng: random.Random, size: tuple[int, int]) -> tuple[Image.Image, list[str]]:
@@ -303,83 +181,3 @@ def _font_path() -> Path:
             f"{FONT_NAME} not found under {FONT_ROOT}; install the Debian package fonts-dejavu-core"
         )
     return found[0]
-
-
-# --- files -------------------------------------------------------------------------
-
-
-def _encode(image: Image.Image, image_format: str) -> bytes:
-    buffer = io.BytesIO()
-    if image_format == "JPEG":
-        image.save(buffer, format="JPEG", quality=JPEG_QUALITY, dpi=(PAGE_DPI, PAGE_DPI))
-    else:
-        image.save(buffer, format="PNG", dpi=(PAGE_DPI, PAGE_DPI))
-    return buffer.getvalue()
-
-
-def comicinfo_xml(title: str, *, pages: int) -> bytes:
-    """Return a ComicInfo.xml naming the sample as issue 1 of its own series."""
-    root = ElementTree.Element("ComicInfo")
-    fields = {
-        "Title": title,
-        "Series": title,
-        "Number": "1",
-        "Writer": "Ada Sample, Ben Example",
-        "Tags": "sample, comic2pdf",
-        "Genre": "Adventure",
-        "LanguageISO": "en",
-        "PageCount": str(pages),
-    }
-    for name, value in fields.items():
-        ElementTree.SubElement(root, name).text = value
-    return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
-
-
-def _write_archive(path: Path, entries: dict[str, bytes], container: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if container == "zip":
-        _write_zip(path, entries)
-    elif container == "tar":
-        _write_tar(path, entries)
-    else:
-        _write_7z(path, entries)
-
-
-def _write_zip(path: Path, entries: dict[str, bytes]) -> None:
-    with zipfile.ZipFile(path, "w") as archive:
-        # Sorted as plain strings, the way many tools write them: "page 10"
-        # comes before "page 2" in the archive, so readers must sort naturally.
-        for name in sorted(entries):
-            info = zipfile.ZipInfo(name, date_time=ENTRY_DATE)
-            info.external_attr = 0o644 << 16
-            # Images are compressed already; only the XML gains from deflate.
-            info.compress_type = (
-                zipfile.ZIP_DEFLATED if name.endswith(".xml") else zipfile.ZIP_STORED
-            )
-            archive.writestr(info, entries[name])
-
-
-def _write_tar(path: Path, entries: dict[str, bytes]) -> None:
-    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as archive:
-        for name in sorted(entries):
-            info = tarfile.TarInfo(name)
-            info.size = len(entries[name])
-            info.mtime = ENTRY_EPOCH
-            info.mode = 0o644
-            archive.addfile(info, io.BytesIO(entries[name]))
-
-
-def _write_7z(path: Path, entries: dict[str, bytes]) -> None:
-    # py7zr stamps in-memory entries with the current time, so each entry goes
-    # through a file whose mtime and mode are fixed, which py7zr copies.
-    with tempfile.TemporaryDirectory() as staging, py7zr.SevenZipFile(path, "w") as archive:
-        for number, name in enumerate(sorted(entries)):
-            file = Path(staging, str(number))
-            file.write_bytes(entries[name])
-            file.chmod(0o644)
-            os.utime(file, (ENTRY_EPOCH, ENTRY_EPOCH))
-            archive.write(file, arcname=name)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
