@@ -31,7 +31,7 @@ import numpy as np
 
 from comic2pdf import proc
 from comic2pdf.errors import OcrFailed
-from comic2pdf.ocr.regions import Region
+from comic2pdf.ocr.regions import Region, grown
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 LETTER_TARGET_PX = 28.0
 #: Most a region is scaled up (tiny specks would become huge).
 MAX_SCALE = 4.0
+#: How far, in letter heights, the second reading of a region reaches beyond it.
+GROW_BY = 0.4
+#: The widened reading must hold this much more confident text to be chosen.
+WIDER_WINS_BY = 1.1
 #: White margin around each region image, in pixels after scaling.
 MARGIN_PX = 20
 #: Words of the sparse rest-of-page pass below this confidence are dropped.
@@ -90,11 +94,19 @@ def read_regions(
     timeout: float,
     workdir: Path,
 ) -> list[Word]:
-    """Read every region in one Tesseract run; boxes in page pixels."""
+    """Read every region in one Tesseract run; boxes in page pixels.
+
+    Each region is read twice in that run: as found, and widened (letters
+    touching a balloon's outline are cut off in the first, a piece of
+    outline may spoil the second); the reading with more confident text wins.
+    """
     if not regions:
         return []
+    variants = [
+        version for region in regions for version in (region, grown(region, gray.shape, by=GROW_BY))
+    ]
     scales, paths = [], []
-    for index, region in enumerate(regions):
+    for index, region in enumerate(variants):
         image, scale = region_image(gray, region)
         path = workdir / f"region-{index:03d}.png"
         cv2.imwrite(str(path), image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
@@ -102,13 +114,27 @@ def read_regions(
         paths.append(path)
     listing = workdir / "regions.txt"
     listing.write_text("".join(f"{path}\n" for path in paths), encoding="utf-8")
-    words = []
+    read: dict[int, list[Word]] = {index: [] for index in range(len(variants))}
     for word in tesseract_words(listing, psm=6, languages=languages, timeout=timeout):
-        if word.confidence < REGION_MIN_CONFIDENCE:
-            continue
-        region, scale = regions[word.line[0]], scales[word.line[0]]
-        words.append(_to_page(word, scale=scale, offset=region.box[:2], margin=MARGIN_PX))
+        if word.confidence >= REGION_MIN_CONFIDENCE:
+            read[word.line[0]].append(word)
+    words = []
+    for index in range(0, len(variants), 2):
+        wider = _confident_letters(read[index + 1]) > WIDER_WINS_BY * _confident_letters(
+            read[index]
+        )
+        best = index + 1 if wider else index
+        region, scale = variants[best], scales[best]
+        words += [
+            _to_page(word, scale=scale, offset=region.box[:2], margin=MARGIN_PX)
+            for word in read[best]
+        ]
     return words
+
+
+def _confident_letters(words: list[Word]) -> float:
+    """How much text a reading holds, weighted by Tesseract's confidence."""
+    return sum(len(_WORDISH.findall(word.text)) * word.confidence / 100 for word in words)
 
 
 def read_rest(

@@ -165,3 +165,20 @@ def find_lettering(gray: np.ndarray, balloons: list[Region]) -> list[Region]:
             continue
         blocks.append(Region(x, y, area, float(np.median(block_heights))))
     return blocks
+
+
+def grown(region: Region, page_shape: tuple[int, ...], *, by: float) -> Region:
+    """*region* widened by *by* letter heights all round, within the page.
+
+    A letter that touches a balloon's outline is not a hole of its light
+    area, so the filled shape misses it; the widened region takes it back in
+    (with a piece of the outline).
+    """
+    pad = max(1, round(by * region.letter_height))
+    left, top, right, bottom = region.box
+    x0, y0 = max(0, left - pad), max(0, top - pad)
+    x1, y1 = min(page_shape[1], right + pad), min(page_shape[0], bottom + pad)
+    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    mask[top - y0 : bottom - y0, left - x0 : right - x0] = region.mask
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pad + 1, 2 * pad + 1))
+    return Region(x0, y0, cv2.dilate(mask, kernel).astype(bool), region.letter_height)
