@@ -10,6 +10,7 @@ import numpy as np
 from comic2pdf.errors import StageTimeout
 from comic2pdf.ocr.reading import Word, read_regions, read_rest
 from comic2pdf.ocr.regions import (
+    MIN_TALLEST_LETTER_PX,
     Region,
     find_balloons,
     find_lettering,
@@ -71,7 +72,7 @@ def page_letter_height(gray: np.ndarray, regions: Sequence) -> float:
     if regions:
         return float(np.median([region.letter_height for region in regions]))
     ink = (gray < 0.5 * paper_level(gray)).astype(np.uint8)
-    heights = letter_heights(ink, max_height=max(8, gray.shape[0] // 20))
+    heights = letter_heights(ink, max_height=max(MIN_TALLEST_LETTER_PX, gray.shape[0] // 25))
     return float(np.median(heights)) if heights else DEFAULT_LETTER_PX
 
 

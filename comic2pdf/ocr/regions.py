@@ -29,6 +29,9 @@ LIGHT_FRACTION = 0.80
 MAX_BALLOON_SHARE = 0.25
 #: Letters are at least this many pixels tall; smaller holes are specks.
 MIN_LETTER_PX = 4
+#: Letters may be this tall on any page (on a large page, up to 1/25 of its height):
+#: a small strip's lettering is a large part of its height.
+MIN_TALLEST_LETTER_PX = 40
 #: Widest letter-like component, in heights: hand lettering joins letters into words.
 MAX_LETTER_WIDTH = 6
 #: A balloon holds at least this many letter-like holes.
@@ -135,7 +138,7 @@ def find_lettering(gray: np.ndarray, balloons: list[Region]) -> list[Region]:
         left, top, right, bottom = region.box
         ink[top:bottom, left:right][region.mask] = 0
     count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
-    max_height = max(12, gray.shape[0] // 25)
+    max_height = max(MIN_TALLEST_LETTER_PX, gray.shape[0] // 25)
     letters = np.zeros_like(ink)
     heights = []
     for label in range(1, count):
