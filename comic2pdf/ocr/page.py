@@ -77,13 +77,28 @@ def page_letter_height(gray: np.ndarray, regions: Sequence) -> float:
 
 
 def lines_of(words: Sequence[Word]) -> list[list[Word]]:
-    """The words grouped by the line they were read in, each line left to right."""
+    """The words grouped by the line they were read in, in reading order.
+
+    A region's lines stay together in Tesseract's order, placed on the page
+    by the region's top left corner; lines of the rest of the page by their own.
+    """
     ordered = sorted(words, key=lambda word: word.line)
     lines = [
         sorted(group, key=lambda word: word.box[0])
         for _, group in groupby(ordered, key=lambda word: word.line)
     ]
-    return sorted(lines, key=lambda line: (line[0].box[1], line[0].box[0]))
+    corners: dict[int, tuple[int, int]] = {}
+    for word in words:
+        top, left = corners.get(word.line[0], (word.box[1], word.box[0]))
+        corners[word.line[0]] = (min(top, word.box[1]), min(left, word.box[0]))
+
+    def place(line: list[Word]) -> tuple[int, int, int]:
+        image, number = line[0].line
+        if image < 0:  # the rest of the page: each line on its own
+            return line[0].box[1], line[0].box[0], 0
+        return *corners[image], number
+
+    return sorted(lines, key=place)
 
 
 def page_text(words: Sequence[Word]) -> str:

@@ -47,6 +47,8 @@ WIDER_WINS_BY = 1.1
 MARGIN_PX = 20
 #: Words of the sparse rest-of-page pass below this confidence are dropped.
 REST_MIN_CONFIDENCE = 75.0
+#: A region whose words average below this confidence is art read as letters: dropped.
+REGION_MIN_MEAN = 50.0
 #: Words inside regions below this confidence are dropped (near-certain noise).
 REGION_MIN_CONFIDENCE = 20.0
 #: Largest image (pixels) the rest-of-page pass gives Tesseract.
@@ -125,6 +127,8 @@ def read_regions(
         )
         best = index + 1 if wider else index
         region, scale = variants[best], scales[best]
+        if not read[best] or np.mean([w.confidence for w in read[best]]) < REGION_MIN_MEAN:
+            continue  # art taken for lettering reads as garbage Tesseract doubts
         words += [
             _to_page(word, scale=scale, offset=region.box[:2], margin=MARGIN_PX)
             for word in read[best]

@@ -102,11 +102,14 @@ def _balloon(light: np.ndarray, x: int, y: int) -> Region | None:
 def looks_like_lettering(heights: list[int]) -> bool:
     """Whether components of these heights can be lettering: enough of them, of one size.
 
-    Art and halftone give components of every size; letters of one block share a height.
+    Art and halftone give components of every size; letters of one block share a
+    height (within ascenders and descenders).
     """
     if len(heights) < MIN_LETTERS:
         return False
-    low, high = np.percentile(heights, [25, 75])
+    # Punctuation and i-dots are far smaller than letters: leave them out.
+    letters = [height for height in heights if height >= 0.5 * np.median(heights)]
+    low, high = np.percentile(letters, [25, 75])
     return bool(high <= MAX_HEIGHT_SPREAD * max(low, 1))
 
 
@@ -164,7 +167,7 @@ def find_lettering(gray: np.ndarray, balloons: list[Region]) -> list[Region]:
             continue
         area = labels[y : y + h, x : x + w] == label
         block_heights = letter_heights(ink[y : y + h, x : x + w] * area, max_height=max_height)
-        if len(block_heights) < 2 * MIN_LETTERS or not looks_like_lettering(block_heights):
+        if not looks_like_lettering(block_heights):
             continue
         blocks.append(Region(x, y, area, float(np.median(block_heights))))
     return blocks
