@@ -3,8 +3,9 @@
 Two Tesseract runs per page, whatever the number of balloons:
 
 1. **Regions**: each region is cut out, everything outside it painted white,
-   scaled so its letters are ~``LETTER_TARGET_PX`` tall (never scaled down),
-   and written as one image; Tesseract reads the list of images in one run
+   its paper made white, scaled so its letters are ~``LETTER_TARGET_PX`` tall
+   (never scaled down), and written as an image, twice: as found and widened
+   a little; Tesseract reads the list of images in one run
    (a list file: one process, the model loaded once) as uniform blocks of text
    (``--psm 6``). A process per balloon would cost ~0.1 CPU s each in start-up
    alone; a mosaic of all balloons in one image would let Tesseract's layout
@@ -122,10 +123,7 @@ def read_regions(
             read[word.line[0]].append(word)
     words = []
     for index in range(0, len(variants), 2):
-        wider = _confident_letters(read[index + 1]) > WIDER_WINS_BY * _confident_letters(
-            read[index]
-        )
-        best = index + 1 if wider else index
+        best = _better_reading(read, index)
         region, scale = variants[best], scales[best]
         if not read[best] or np.mean([w.confidence for w in read[best]]) < REGION_MIN_MEAN:
             continue  # art taken for lettering reads as garbage Tesseract doubts
@@ -134,6 +132,12 @@ def read_regions(
             for word in read[best]
         ]
     return words
+
+
+def _better_reading(read: dict[int, list[Word]], index: int) -> int:
+    """*index* (the region as found) or *index* + 1 (widened), whichever read better."""
+    found, widened = (_confident_letters(read[i]) for i in (index, index + 1))
+    return index + 1 if widened > WIDER_WINS_BY * found else index
 
 
 def _confident_letters(words: list[Word]) -> float:
@@ -173,7 +177,7 @@ def read_rest(
 
 def _looks_like_a_word(text: str) -> bool:
     letters = len(_WORDISH.findall(text))
-    return letters >= 2 and letters >= 0.6 * len(text) or text in ("I", "A", "a")
+    return (letters >= 2 and letters >= 0.6 * len(text)) or text in ("I", "A", "a")
 
 
 def _to_page(

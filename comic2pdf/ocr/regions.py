@@ -125,52 +125,56 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
 def letter_heights(ink: np.ndarray, *, max_height: int) -> list[int]:
     """Heights of the letter-like components of *ink* (not specks, not long strokes)."""
     count, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
-    heights = []
-    for label in range(1, count):
-        w, h, area = (int(v) for v in stats[label][2:5])
-        if MIN_LETTER_PX <= h <= max_height and w <= MAX_LETTER_WIDTH * h and area >= 0.1 * w * h:
-            heights.append(h)
-    return heights
+    return [
+        int(stats[label][3])
+        for label in range(1, count)
+        if _letter_like(*(int(v) for v in stats[label][2:5]), max_height=max_height)
+    ]
+
+
+def _letter_like(w: int, h: int, area: int, *, max_height: int) -> bool:
+    return MIN_LETTER_PX <= h <= max_height and w <= MAX_LETTER_WIDTH * h and area >= 0.1 * w * h
 
 
 def find_lettering(gray: np.ndarray, balloons: list[Region]) -> list[Region]:
     """Blocks of letters standing on plain ground, outside *balloons*."""
-    paper = paper_level(gray)
-    ink = (gray < 0.55 * paper).astype(np.uint8)
+    ink = (gray < 0.55 * paper_level(gray)).astype(np.uint8)
     for region in balloons:
         left, top, right, bottom = region.box
         ink[top:bottom, left:right][region.mask] = 0
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     max_height = max(MIN_TALLEST_LETTER_PX, gray.shape[0] // 25)
-    letters = np.zeros_like(ink)
-    heights = []
-    for label in range(1, count):
-        x, y, w, h, area = (int(v) for v in stats[label])
-        if (
-            MIN_LETTER_PX <= h <= max_height
-            and w <= MAX_LETTER_WIDTH * h
-            and 0.1 * w * h <= area <= 0.85 * w * h
-        ):
-            letters[y : y + h, x : x + w] = 1
-            heights.append(h)
-    if len(heights) < MIN_LETTERS:
+    letters, typical = _letter_boxes(ink, max_height=max_height)
+    if typical is None:
         return []
-    typical = float(np.median(heights))
-    # Join letters into words and words into lines and lines into blocks.
+    # Join letters into words, words into lines and lines into blocks.
     kernel = np.ones((max(3, int(0.9 * typical)), max(3, int(1.6 * typical))), np.uint8)
-    joined = cv2.dilate(letters, kernel)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(letters, kernel))
     blocks = []
     for label in range(1, count):
         x, y, w, h, _ = (int(v) for v in stats[label])
         if w < 4 * typical or h < typical:
             continue
         area = labels[y : y + h, x : x + w] == label
-        block_heights = letter_heights(ink[y : y + h, x : x + w] * area, max_height=max_height)
-        if not looks_like_lettering(block_heights):
-            continue
-        blocks.append(Region(x, y, area, float(np.median(block_heights))))
+        heights = letter_heights(ink[y : y + h, x : x + w] * area, max_height=max_height)
+        if looks_like_lettering(heights):
+            blocks.append(Region(x, y, area, float(np.median(heights))))
     return blocks
+
+
+def _letter_boxes(ink: np.ndarray, *, max_height: int) -> tuple[np.ndarray, float | None]:
+    """The boxes of the letter-like components of *ink*, and their median height.
+
+    Solid blobs (more than 85 % of their box inked) are art, not letters.
+    """
+    count, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    letters = np.zeros_like(ink)
+    heights = []
+    for label in range(1, count):
+        x, y, w, h, area = (int(v) for v in stats[label])
+        if _letter_like(w, h, area, max_height=max_height) and area <= 0.85 * w * h:
+            letters[y : y + h, x : x + w] = 1
+            heights.append(h)
+    return letters, (float(np.median(heights)) if len(heights) >= MIN_LETTERS else None)
 
 
 def grown(region: Region, page_shape: tuple[int, ...], *, by: float) -> Region:
