@@ -97,7 +97,7 @@ def test_words_lie_over_their_balloons_and_page_images_stay_untouched(tmp_path):
         for balloon in balloons:
             left, top, right, bottom = (value * to_pt for value in balloon.box)
             for word in balloon.words:
-                placed = [box for text, box in boxes if text == word]
+                placed = [box for text, box in boxes if text.lower() == word]
                 assert placed, (word, [text for text, _ in boxes])
                 x0, y0, x1, y1 = placed[0]
                 assert left <= x0 < x1 <= right and top <= y0 < y1 <= bottom, (word, placed)

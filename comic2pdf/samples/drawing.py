@@ -128,6 +128,7 @@ def _draw_balloon(
     """Draw a speech balloon at the top of a panel, lettered in capitals.
 
     As many of ``words`` as fit in the upper 70 % of the panel; None if none fits.
+    The balloon's words are returned as given (lower case), whatever their lettering.
     """
     left, top, right, bottom = box
     inner = round(font.size * 0.6)  # white between the text and the outline
@@ -135,9 +136,9 @@ def _draw_balloon(
     spacing = round(font.size * 1.25)
     room_w = right - left - 2 * margin
     room_h = (bottom - top) * 0.7 - 2 * margin
-    words = [word.upper() for word in words]
+    lettered = [word.upper() for word in words]
     for count in range(len(words), 0, -1):
-        lines = _wrap(words[:count], font, max_width=(room_w - 2 * inner) / ELLIPSE_STRETCH)
+        lines = _wrap(lettered[:count], font, max_width=(room_w - 2 * inner) / ELLIPSE_STRETCH)
         half_w = round(max(map(font.getlength, lines)) * ELLIPSE_STRETCH / 2) + inner
         half_h = round(spacing * len(lines) * ELLIPSE_STRETCH / 2) + inner
         if 2 * half_w <= room_w and 2 * half_h <= room_h:
@@ -153,7 +154,7 @@ def _draw_balloon(
     for i, text in enumerate(lines):
         y = cy + spacing * (i + 0.5 - len(lines) / 2)
         draw.text((cx, y), text, font=font, fill="black", anchor="mm")
-    return Balloon(ellipse, [word for text in lines for word in text.split()])
+    return Balloon(ellipse, words[:count])
 
 
 def _wrap(words: list[str], font: ImageFont.FreeTypeFont, *, max_width: float) -> list[str]:
