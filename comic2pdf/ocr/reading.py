@@ -99,15 +99,17 @@ def read_regions(
 ) -> list[Word]:
     """Read every region in one Tesseract run; boxes in page pixels.
 
-    Each region is read twice in that run: as found, and widened (letters
-    touching a balloon's outline are cut off in the first, a piece of
-    outline may spoil the second); the reading with more confident text wins.
+    A balloon is read twice in that run: as found, and widened (letters
+    touching its outline are cut off in the first, a piece of outline may
+    spoil the second); the reading with clearly more confident text wins.
     """
-    if not regions:
-        return []
-    variants = [
-        version for region in regions for version in (region, grown(region, gray.shape, by=GROW_BY))
+    readings = [
+        [region, grown(region, gray.shape, by=GROW_BY)] if region.outlined else [region]
+        for region in regions
     ]
+    variants = [variant for versions in readings for variant in versions]
+    if not variants:
+        return []
     scales, paths = [], []
     for index, region in enumerate(variants):
         image, scale = region_image(gray, region)
@@ -121,9 +123,10 @@ def read_regions(
     for word in tesseract_words(listing, psm=6, languages=languages, timeout=timeout):
         if word.confidence >= REGION_MIN_CONFIDENCE:
             read[word.line[0]].append(word)
-    words = []
-    for index in range(0, len(variants), 2):
-        best = _better_reading(read, index)
+    words, first = [], 0
+    for versions in readings:
+        best = _better_reading(read, first, len(versions))
+        first += len(versions)
         region, scale = variants[best], scales[best]
         if not read[best] or np.mean([w.confidence for w in read[best]]) < REGION_MIN_MEAN:
             continue  # art taken for lettering reads as garbage Tesseract doubts
@@ -134,8 +137,10 @@ def read_regions(
     return words
 
 
-def _better_reading(read: dict[int, list[Word]], index: int) -> int:
+def _better_reading(read: dict[int, list[Word]], index: int, versions: int) -> int:
     """*index* (the region as found) or *index* + 1 (widened), whichever read better."""
+    if versions == 1:
+        return index
     found, widened = (_confident_letters(read[i]) for i in (index, index + 1))
     return index + 1 if widened > WIDER_WINS_BY * found else index
 
