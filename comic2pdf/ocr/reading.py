@@ -114,7 +114,7 @@ def read_regions(
     for index, region in enumerate(variants):
         image, scale = region_image(gray, region)
         path = workdir / f"region-{index:03d}.png"
-        cv2.imwrite(str(path), image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        write_png(path, image)
         scales.append(scale)
         paths.append(path)
     listing = workdir / "regions.txt"
@@ -169,7 +169,7 @@ def read_rest(
     if scale > 1.0:
         rest = cv2.resize(rest, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
     path = workdir / "rest.png"
-    cv2.imwrite(str(path), rest, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    write_png(path, rest)
     found = tesseract_words(
         path, psm=11, languages=languages, timeout=timeout, config=("thresholding_method=2",)
     )
@@ -202,6 +202,18 @@ def _to_page(
         offset[1] + int(np.ceil(bottom)),
     )
     return Word(word.text, box, word.confidence, line or word.line)
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    """Save *image* as a quickly compressed PNG.
+
+    Encoded in memory and written by Python: cv2.imwrite only returns False on
+    a full disk, this raises OSError (ENOSPC) as every other write does.
+    """
+    ok, data = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise ValueError(f"OpenCV could not encode {path.name} as PNG")
+    path.write_bytes(data.tobytes())
 
 
 def tesseract_words(
