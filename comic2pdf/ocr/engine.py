@@ -136,7 +136,7 @@ def _union(words: list[Word]) -> BoundingBox:
 
 @hookimpl
 def get_ocr_engine(options) -> OcrEngine | None:
-    """Our engine, unless another one was chosen with ``--ocr-engine``."""
-    if options is not None and getattr(options, "ocr_engine", "auto") not in ("auto", "tesseract"):
+    """Our engine, unless one was chosen with ``--ocr-engine`` (``tesseract`` is the built-in)."""
+    if options is not None and getattr(options, "ocr_engine", "auto") != "auto":
         return None
     return ComicOcrEngine()
