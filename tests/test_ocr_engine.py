@@ -154,3 +154,12 @@ def test_a_crashing_tesseract_fails_the_attempt_and_the_next_one_succeeds(tmp_pa
     result = run_ocr(raw, tmp_path / "final.pdf", options=OcrOptions(), pages=1, timeout=120)
     assert "ROBERT" in " ".join(page_texts(result.pdf, 1)).upper()
     assert alive([int(p) for p in pid_log.read_text().split()]) == []
+
+
+def test_the_engine_is_ocrmypdfs_choice_unless_another_is_named():
+    from types import SimpleNamespace
+
+    from comic2pdf.ocr.engine import ComicOcrEngine, get_ocr_engine
+
+    assert isinstance(get_ocr_engine(SimpleNamespace(ocr_engine="auto")), ComicOcrEngine)
+    assert get_ocr_engine(SimpleNamespace(ocr_engine="tesseract")) is None
