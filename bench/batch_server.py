@@ -45,7 +45,7 @@ from tests import pg  # noqa: E402
 from tests.conftest import start_prefect_server  # noqa: E402
 
 SAMPLE_SECONDS = 0.2
-OCR_MARK = "comic2pdf.ocr_child"  # in the argv of the ocrmypdf child of a conversion
+OCR_MARK = "comic2pdf.ocr.child"  # in the argv of the ocrmypdf child of a conversion
 BIN = Path(sys.executable).parent
 CORES = os.cpu_count() or 1
 

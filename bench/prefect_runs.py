@@ -15,7 +15,7 @@ from bench.measure import BIN, Usage, run, span_length
 from bench.synthetic import Bench, Row
 from comic2pdf.proc import kill_group
 
-OCR_CHILD = "comic2pdf.ocr_child"  # marks the ocrmypdf child of `comic2pdf convert`
+OCR_CHILD = "comic2pdf.ocr.child"  # marks the ocrmypdf child of `comic2pdf convert`
 
 
 def convert(

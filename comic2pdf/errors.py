@@ -81,6 +81,12 @@ class ImageTooLarge(InputError):
     reason = "image_too_large"
 
 
+class OcrInputRefused(InputError):
+    """ocrmypdf refused raw.pdf (unreadable, already has text, encrypted): no retry helps."""
+
+    reason = "ocr_input_refused"
+
+
 class BadImage(InputError):
     reason = "bad_image"
 
@@ -106,6 +112,12 @@ class OcrFailed(ToolError):
 
 class InvalidPdf(ToolError):
     reason = "pdf_invalid"
+
+
+class InvalidOcrOutput(InvalidPdf):
+    """ocrmypdf judged its own output invalid (exit 4): the same input does it again."""
+
+    retryable = False
 
 
 class DiskError(ToolError):

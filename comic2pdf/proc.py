@@ -48,6 +48,7 @@ def run(
     env: dict[str, str] | None = None,
     on_stdout_line: Callable[[str], None] | None = None,
     on_stderr_line: Callable[[str], bool] | None = None,
+    new_session: bool = True,
 ) -> Completed:
     """Run *argv* to completion or kill its whole process group.
 
@@ -57,6 +58,10 @@ def run(
     stdout lines go to *on_stdout_line* if given.
     Raises StageTimeout after *timeout* seconds; never raises on a non-zero
     exit code: callers map exit codes to errors with their own table.
+
+    With ``new_session=False`` the child stays in the caller's process group
+    (for programs started inside the OCR child, whose whole group is killed on
+    the stage timeout) and only the child itself is killed on its own timeout.
     """
     args = [os.fspath(part) for part in argv]
     name = name or Path(args[0]).name
@@ -72,8 +77,9 @@ def run(
         stderr=subprocess.PIPE,
         text=True,
         errors="replace",
-        start_new_session=True,
+        start_new_session=new_session,
     )
+    stop = kill_group if new_session else kill_process
     tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
 
     def stderr_line(line: str) -> None:
@@ -88,13 +94,13 @@ def run(
     try:
         returncode = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        kill_group(proc)
+        stop(proc)
         raise StageTimeout(
             f"{name} did not finish within {timeout:g} s; its processes were killed"
         ) from None
     except BaseException:
         # Interrupted from outside (Prefect task timeout, Ctrl-C, cancellation).
-        kill_group(proc)
+        stop(proc)
         raise
     finally:
         for reader in readers:
@@ -162,6 +168,13 @@ def kill_group(proc: subprocess.Popen, *, grace: float = KILL_GRACE_SECONDS) -> 
         log.warning("process group %s ignored SIGTERM; sending SIGKILL", pgid)
     # Grandchildren may outlive the leader: always finish the group off.
     _signal_group(pgid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=KILL_GRACE_SECONDS)
+
+
+def kill_process(proc: subprocess.Popen) -> None:
+    """SIGKILL one child that shares our process group (see run's new_session)."""
+    proc.kill()
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=KILL_GRACE_SECONDS)
 

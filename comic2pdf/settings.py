@@ -23,6 +23,11 @@ class OutputType(StrEnum):
     pdfa = "pdfa"
 
 
+class OcrMode(StrEnum):
+    comic = "comic"
+    page = "page"
+
+
 class Settings(BaseSettings):
     """comic2pdf settings; every field is an environment variable."""
 
@@ -33,6 +38,11 @@ class Settings(BaseSettings):
 
     # --- OCR -----------------------------------------------------------------
     ocr_lang: str = Field("eng", description="Tesseract languages joined by '+', e.g. 'eng+fra'.")
+    ocr_mode: OcrMode = Field(
+        OcrMode.comic,
+        description="comic = our engine reads balloons, captions and the rest of the page at a "
+        "size that suits the lettering; page = plain whole-page Tesseract.",
+    )
     ocr_jobs: int = Field(
         0, ge=0, le=256, description="ocrmypdf --jobs; 0 = CPUs divided by OCR_CONCURRENCY."
     )
@@ -53,7 +63,7 @@ class Settings(BaseSettings):
     ocr_fast_raster: bool = Field(
         True,
         description="Pages that are one JPEG reach Tesseract decoded straight from the JPEG "
-        "(at the downsampled size, if any) by our ocrmypdf plugin comic2pdf.ocr_raster; "
+        "(at the downsampled size, if any) by our ocrmypdf plugin comic2pdf.ocr.raster; "
         "false = ocrmypdf's own rasterizer.",
     )
     ocr_tesseract_timeout: float = Field(

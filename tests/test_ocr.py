@@ -14,12 +14,14 @@ import pytest
 
 from comic2pdf.errors import (
     DiskError,
-    InvalidPdf,
+    InvalidOcrOutput,
     MissingTool,
     OcrFailed,
+    OcrInputRefused,
     SettingsError,
     StageTimeout,
 )
+from comic2pdf.jobkey import build_profile, profile_sha256
 from comic2pdf.ocr import (
     OcrOptions,
     count_pages_without_text,
@@ -48,12 +50,19 @@ def test_args_for_comics_by_default():
     assert "--deskew" not in args and "--rotate-pages" not in args
     assert args[args.index("--output-type") + 1] == "pdf"
     assert args[args.index("--optimize") + 1] == "0"
-    assert args[args.index("--tesseract-downsample-above") + 1] == "1200"
     assert args[-2:] == ["raw.pdf", "final.pdf"]
     plugins = [args[i + 1] for i, arg in enumerate(args) if arg == "--plugin"]
-    assert plugins == ["comic2pdf.ocr_progress", "comic2pdf.ocr_raster"]
+    assert plugins == ["comic2pdf.ocr.progress", "comic2pdf.ocr.raster", "comic2pdf.ocr.engine"]
+    # The comic engine scales each region itself: Tesseract's downsampling stays off.
+    assert "--tesseract-downsample-above" not in args
+    page = ocrmypdf_args(Path("r"), Path("f"), Path("s"), OcrOptions(mode="page"))
+    assert "comic2pdf.ocr.engine" not in page
+    assert "--tesseract-downsample-above" not in page  # off by default in page mode too
+    shrunk = OcrOptions(mode="page", downsample_above=1200)
+    shrunk_args = ocrmypdf_args(Path("r"), Path("f"), Path("s"), shrunk)
+    assert shrunk_args[shrunk_args.index("--tesseract-downsample-above") + 1] == "1200"
     plain = ocrmypdf_args(Path("r"), Path("f"), Path("s"), OcrOptions(fast_raster=False))
-    assert "comic2pdf.ocr_raster" not in plain
+    assert "comic2pdf.ocr.raster" not in plain
     asked = ocrmypdf_args(
         Path("r"),
         Path("f"),
@@ -64,12 +73,24 @@ def test_args_for_comics_by_default():
     assert asked[asked.index("--language") + 1] == "eng+fra"
 
 
+def test_the_ocr_mode_is_part_of_the_job_profile():
+    """The two modes make different text layers: switching must give new job keys."""
+    comic, page = OcrOptions().profile(), OcrOptions(mode="page").profile()
+    assert comic["mode"] == "comic" and page["mode"] == "page"
+    assert profile_sha256(build_profile(ocr=comic, dpi=300, versions={})) != profile_sha256(
+        build_profile(ocr=page, dpi=300, versions={})
+    )
+
+
 @pytest.mark.parametrize(
     ("code", "tail", "error"),
     [
         (1, "bad", SettingsError),
+        (2, "input file", OcrInputRefused),
         (3, "tesseract not found", MissingTool),
-        (4, "", InvalidPdf),
+        (4, "", InvalidOcrOutput),
+        (6, "page already has text", OcrInputRefused),
+        (8, "encrypted", OcrInputRefused),
         (7, "child failed", OcrFailed),
         (99, "", OcrFailed),
         (7, "OSError: [Errno 28] No space left on device", DiskError),
@@ -79,6 +100,8 @@ def test_exit_codes_map_to_errors(code, tail, error):
     exc = error_for_exit(code, tail, path=Path("raw.pdf"))
     assert type(exc) is error
     assert f"exit {code}" in exc.message or error is DiskError
+    # "This input" codes fail the same way every time: one OCR run, no retries.
+    assert exc.retryable is (code in (5, 7, 99) or error is DiskError)
 
 
 def test_pages_without_text_from_sidecar(tmp_path):
@@ -90,18 +113,26 @@ def test_pages_without_text_from_sidecar(tmp_path):
 
 
 @pytest.mark.slow
-def test_real_ocr_finds_text_and_blank_page(tmp_path):
+@pytest.mark.parametrize("mode", ["comic", "page"])
+def test_real_ocr_finds_text_and_blank_page(tmp_path, mode):
+    """A typed page of prose and a blank page, in both modes."""
     from PIL import Image
 
     blank = tmp_path / "blank.png"
     Image.new("RGB", (600, 900), "white").save(blank)
     raw = make_raw_pdf(tmp_path, [TYPEWRITER, blank])
-    result = run_ocr(raw, tmp_path / "final.pdf", options=OcrOptions(jobs=2), pages=2, timeout=120)
+    options = OcrOptions(jobs=2, mode=mode)
+    result = run_ocr(raw, tmp_path / "final.pdf", options=options, pages=2, timeout=120)
     assert result.pages_without_text == 1
     text = subprocess.run(
         ["pdftotext", str(result.pdf), "-"], capture_output=True, text=True, check=True
     ).stdout
-    assert "Linzensoep" in text
+    words = text.split()
+    assert {"Waterman", "linzen", "liter", "water", "boter", "melk"} <= set(words), text
+    if mode == "page":
+        # Comic mode reads this monospaced title as "Lin zensoep": it reads a
+        # page of prose word by word (README: choose OCR_MODE=page for prose).
+        assert "Linzensoep" in words
 
 
 @pytest.mark.slow
@@ -120,7 +151,8 @@ def test_missing_language_fails_clearly(tmp_path):
 
 
 @pytest.mark.slow
-def test_hung_tesseract_is_killed_with_its_group(tmp_path, monkeypatch):
+@pytest.mark.parametrize("mode", ["comic", "page"])
+def test_hung_tesseract_is_killed_with_its_group(tmp_path, monkeypatch, mode):
     pid_log = tmp_path / "pids"
     monkeypatch.setenv(
         "PATH", path_with(fake_tesseract(tmp_path / "bin", behaviour="hang", pid_log=pid_log))
@@ -128,7 +160,7 @@ def test_hung_tesseract_is_killed_with_its_group(tmp_path, monkeypatch):
     raw = make_raw_pdf(tmp_path, [TYPEWRITER])
     started = time.monotonic()
     with pytest.raises(StageTimeout):
-        run_ocr(raw, tmp_path / "final.pdf", options=OcrOptions(), pages=1, timeout=8)
+        run_ocr(raw, tmp_path / "final.pdf", options=OcrOptions(mode=mode), pages=1, timeout=8)
     assert time.monotonic() - started < 20
     pids = [int(p) for p in pid_log.read_text().split()]
     assert pids, "the fake tesseract never ran"

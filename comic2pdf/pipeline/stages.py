@@ -51,6 +51,7 @@ def ocr_options(settings: Settings) -> OcrOptions:
     return OcrOptions(
         languages=tuple(settings.languages),
         jobs=settings.effective_ocr_jobs,
+        mode=settings.ocr_mode.value,
         rotate_pages=settings.ocr_rotate_pages,
         deskew=settings.ocr_deskew,
         optimize=settings.ocr_optimize,

@@ -130,7 +130,7 @@ def kill_around_final_move(scanner: Scanner, data_dir: Path, jobs: JobRows, rng)
 
 
 #: What the OCR stage starts; each must die with the scanner that started it.
-OCR_TOOLS = ("comic2pdf.ocr_child", "ocrmypdf", "tesseract", "gs")
+OCR_TOOLS = ("comic2pdf.ocr.child", "ocrmypdf", "tesseract", "gs")
 
 
 def ocr_survivors(data_dir: Path) -> list[str]:

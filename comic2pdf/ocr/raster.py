@@ -20,7 +20,7 @@ inverted JPEGs, /Decode, masks), other than 8 bits, a JPEG Pillow cannot
 decode, ``--oversample``, and options that make the raster the visible page
 (``--deskew``, ``--clean-final``, ``--force-ocr``…) or choose a rasterizer.
 
-Loaded in the OCR child with ``--plugin comic2pdf.ocr_raster`` (OcrOptions.fast_raster).
+Loaded in the OCR child with ``--plugin comic2pdf.ocr.raster`` (OcrOptions.fast_raster).
 """
 
 import io

@@ -1,6 +1,6 @@
 """Entry point of the OCR child process: ocrmypdf that dies with its parent.
 
-``python -m comic2pdf.ocr_child --parent-pid PID -- <ocrmypdf arguments>``
+``python -m comic2pdf.ocr.child --parent-pid PID -- <ocrmypdf arguments>``
 
 The parent starts this in a new session, so this process leads a process group
 holding ocrmypdf's workers, Tesseract and Ghostscript. If the parent dies (even
@@ -45,7 +45,7 @@ def _watch_parent(parent_pid: int) -> None:
 def parse_argv(argv: list[str]) -> tuple[int, list[str]]:
     """Split ``--parent-pid PID -- ARGS…`` into the pid and ocrmypdf's arguments."""
     if len(argv) < 3 or argv[0] != "--parent-pid" or argv[2] != "--":
-        raise SystemExit("usage: python -m comic2pdf.ocr_child --parent-pid PID -- ARGS…")
+        raise SystemExit("usage: python -m comic2pdf.ocr.child --parent-pid PID -- ARGS…")
     return int(argv[1]), argv[3:]
 
 

@@ -1,6 +1,6 @@
 """ocrmypdf plugin that reports progress to the parent process on stderr.
 
-Loaded in the OCR child with ``--plugin comic2pdf.ocr_progress``. ocrmypdf
+Loaded in the OCR child with ``--plugin comic2pdf.ocr.progress``. ocrmypdf
 disables its own progress bar when stderr is not a terminal; this one always
 reports, one line per update: ``comic2pdf-progress<TAB>desc<TAB>done<TAB>total``.
 It never writes to stdout (ocrmypdf reserves stdout for PDF output).
@@ -10,7 +10,7 @@ import sys
 
 from ocrmypdf import hookimpl
 
-from comic2pdf.ocr import format_progress
+from comic2pdf.ocr.runner import format_progress
 
 
 class ParentProgress:

@@ -1,0 +1,165 @@
+"""The comic OCR engine (OCR_MODE=comic) on real and sample comic pages, real Tesseract."""
+
+import importlib.util
+import io
+import re
+import subprocess
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pikepdf
+import pytest
+from PIL import Image
+
+from comic2pdf.errors import OcrFailed
+from comic2pdf.ocr import OcrOptions, run_ocr
+from comic2pdf.ocr.regions import find_balloons
+from comic2pdf.rawpdf import build_raw_pdf
+from comic2pdf.samples import make_comic
+from tests.fakes import alive, fake_tesseract, path_with
+
+COMICS_DEV = Path(__file__).resolve().parents[2] / "shared" / "comics-dev"
+#: Pages where whole-page Tesseract loses words to colour art and balloon outlines.
+DEV_PAGES = ("peppercarrot-e21-p07", "peppercarrot-e22-p04", "littlenemo-1906-09-23")
+DPI = 300  # raw.pdf's resolution in these tests
+
+
+def recall_module():
+    """comics-dev's recall.py (stdlib only), imported from where it lives."""
+    spec = importlib.util.spec_from_file_location("comics_dev_recall", COMICS_DEV / "recall.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def page_texts(pdf: Path, pages: int) -> list[str]:
+    return [
+        subprocess.run(
+            ["pdftotext", "-f", str(n), "-l", str(n), str(pdf), "-"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for n in range(1, pages + 1)
+    ]
+
+
+def word_boxes(pdf: Path) -> list[list[tuple[str, tuple[float, ...]]]]:
+    """Each page's words with their boxes in points, from ``pdftotext -bbox``."""
+    html = subprocess.run(
+        ["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    pattern = r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)<'
+    return [
+        [(word, tuple(map(float, box))) for *box, word in re.findall(pattern, page)]
+        for page in html.split("<page ")[1:]
+    ]
+
+
+def raw_pdf(folder: Path, images: list[Path]) -> Path:
+    out = folder / "raw.pdf"
+    build_raw_pdf(images, out, dpi=DPI, scratch=folder / "scratch")
+    return out
+
+
+@pytest.mark.slow
+def test_comic_mode_reads_real_comic_pages_far_better_than_page_mode(tmp_path):
+    recall = recall_module()
+    images = [COMICS_DEV / "pages" / f"{stem}.jpg" for stem in DEV_PAGES]
+    truth = " ".join((COMICS_DEV / "truth" / f"{stem}.txt").read_text() for stem in DEV_PAGES)
+    raw = raw_pdf(tmp_path, images)
+    scores = {}
+    for mode in ("comic", "page"):
+        final = tmp_path / f"{mode}.pdf"
+        run_ocr(raw, final, options=OcrOptions(mode=mode, jobs=2), pages=3, timeout=300)
+        matched, words, found = recall.score(truth, " ".join(page_texts(final, 3)))
+        scores[mode] = (matched / words, matched / max(found, 1))
+    (comic_recall, comic_precision), (page_recall, _) = scores["comic"], scores["page"]
+    assert comic_recall >= 0.70, scores
+    assert comic_precision >= 0.70, scores
+    assert comic_recall >= page_recall + 0.3, scores
+
+
+@pytest.mark.slow
+def test_words_lie_over_their_balloons_and_page_images_stay_untouched(tmp_path):
+    comic = make_comic(tmp_path / "x.cbz", title="T", pages=2, image_format=("JPEG", "PNG"), seed=5)
+    pages = []
+    with zipfile.ZipFile(comic.path) as archive:
+        for name in ("page 001.jpg", "page 002.png"):
+            (tmp_path / name).write_bytes(archive.read(name))
+            pages.append(tmp_path / name)
+    final = tmp_path / "final.pdf"
+    run_ocr(raw_pdf(tmp_path, pages), final, options=OcrOptions(jobs=2), pages=2, timeout=300)
+
+    to_pt = 72 / DPI
+    for balloons, boxes in zip(comic.page_balloons, word_boxes(final), strict=True):
+        for balloon in balloons:
+            left, top, right, bottom = (value * to_pt for value in balloon.box)
+            for word in balloon.words:
+                placed = [box for text, box in boxes if text.lower() == word]
+                assert placed, (word, [text for text, _ in boxes])
+                x0, y0, x1, y1 = placed[0]
+                assert left <= x0 < x1 <= right and top <= y0 < y1 <= bottom, (word, placed)
+    with pikepdf.open(final) as pdf:
+        images = [next(iter(page.images.values())) for page in pdf.pages]
+        assert images[0].read_raw_bytes() == pages[0].read_bytes()  # the JPEG, byte for byte
+        decoded = pikepdf.PdfImage(images[1]).as_pil_image()
+        assert np.array_equal(np.asarray(decoded), np.asarray(Image.open(pages[1])))
+
+
+def test_balloons_of_sample_pages_are_found_where_they_were_drawn(tmp_path):
+    comic = make_comic(tmp_path / "x.cbz", title="T", pages=3, image_format="PNG", seed=7)
+    with zipfile.ZipFile(comic.path) as archive:
+        for number, drawn in enumerate(comic.page_balloons, 1):
+            page = Image.open(io.BytesIO(archive.read(f"page {number:03d}.png")))
+            found = [region.box for region in find_balloons(np.asarray(page.convert("L")))]
+            for balloon in drawn:
+                # Inside the black outline: the found box is within the drawn one.
+                assert any(
+                    balloon.box[0] <= x0 < x1 <= balloon.box[2] + 1
+                    and balloon.box[1] <= y0 < y1 <= balloon.box[3] + 1
+                    and (x1 - x0) > 0.8 * (balloon.box[2] - balloon.box[0])
+                    for x0, y0, x1, y1 in found
+                ), (balloon, found)
+
+
+def xkcd_with_fake_tesseract(tmp_path, monkeypatch, *, behaviour: str) -> tuple[Path, Path]:
+    """raw.pdf of one real page, and the pid log of a misbehaving tesseract put on PATH.
+
+    A hung engine obeying the OCR stage timeout: tests/test_ocr.py (both modes).
+    """
+    pid_log = tmp_path / "pids"
+    fake = fake_tesseract(tmp_path / "bin", behaviour=behaviour, pid_log=pid_log)
+    monkeypatch.setenv("PATH", path_with(fake))
+    return raw_pdf(tmp_path, [COMICS_DEV / "pages" / "xkcd-0327.png"]), pid_log
+
+
+@pytest.mark.slow
+def test_a_tesseract_past_its_page_timeout_leaves_the_page_without_text(tmp_path, monkeypatch):
+    """As ocrmypdf's own engine does: the page is kept, counted as without text."""
+    raw, pid_log = xkcd_with_fake_tesseract(tmp_path, monkeypatch, behaviour="hang")
+    options = OcrOptions(tesseract_timeout=2)
+    result = run_ocr(raw, tmp_path / "final.pdf", options=options, pages=1, timeout=120)
+    assert result.pages_without_text == 1
+    assert alive([int(p) for p in pid_log.read_text().split()]) == []
+
+
+@pytest.mark.slow
+def test_a_crashing_tesseract_fails_the_attempt_and_the_next_one_succeeds(tmp_path, monkeypatch):
+    raw, pid_log = xkcd_with_fake_tesseract(tmp_path, monkeypatch, behaviour="crash-once")
+    with pytest.raises(OcrFailed) as info:
+        run_ocr(raw, tmp_path / "final.pdf", options=OcrOptions(), pages=1, timeout=120)
+    assert info.value.retryable and not (tmp_path / "final.pdf").exists()
+    result = run_ocr(raw, tmp_path / "final.pdf", options=OcrOptions(), pages=1, timeout=120)
+    assert "ROBERT" in " ".join(page_texts(result.pdf, 1)).upper()
+    assert alive([int(p) for p in pid_log.read_text().split()]) == []
+
+
+def test_the_engine_is_ocrmypdfs_choice_unless_another_is_named():
+    from types import SimpleNamespace
+
+    from comic2pdf.ocr.engine import ComicOcrEngine, get_ocr_engine
+
+    assert isinstance(get_ocr_engine(SimpleNamespace(ocr_engine="auto")), ComicOcrEngine)
+    assert get_ocr_engine(SimpleNamespace(ocr_engine="tesseract")) is None
