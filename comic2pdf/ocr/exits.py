@@ -18,6 +18,9 @@ from comic2pdf.errors import (
     SettingsError,
 )
 
+#: What a failed write says, from any program ocrmypdf runs.
+NO_SPACE = "No space left on device"
+
 # ocrmypdf's ExitCode values (ocrmypdf.exceptions.ExitCode) to our errors.
 EXIT_ERRORS: dict[int, tuple[type[ComicError], str]] = {
     1: (SettingsError, "ocrmypdf rejected its arguments"),
@@ -35,7 +38,7 @@ EXIT_ERRORS: dict[int, tuple[type[ComicError], str]] = {
 
 def error_for_exit(returncode: int, stderr_tail: str, *, path: Path) -> ComicError:
     """Translate an ocrmypdf exit code (and its last stderr lines) into our error."""
-    if "No space left on device" in stderr_tail:
+    if NO_SPACE in stderr_tail:
         return DiskError("the disk filled up during OCR", path=path)
     cls, what = EXIT_ERRORS.get(returncode, (OcrFailed, "ocrmypdf failed"))
     last_line = stderr_tail.strip().splitlines()[-1] if stderr_tail.strip() else ""

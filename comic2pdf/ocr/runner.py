@@ -2,14 +2,16 @@
 
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from comic2pdf import proc
-from comic2pdf.errors import InvalidPdf
-from comic2pdf.ocr.exits import error_for_exit
+from comic2pdf.errors import DiskError, InvalidPdf
+from comic2pdf.ocr.exits import NO_SPACE, error_for_exit
 from comic2pdf.ocr.options import OcrOptions, ocrmypdf_args
 
 log = logging.getLogger(__name__)
@@ -46,19 +48,23 @@ def run_ocr(
         sys.executable, "-m", "comic2pdf.ocr.child", "--parent-pid", str(os.getpid()), "--",
         *ocrmypdf_args(raw_pdf, final_pdf, sidecar, options),
     ]  # fmt: skip
+    stderr = _StderrWatch(on_progress)
     try:
         done = proc.run(
             argv,
             name="ocrmypdf",
             timeout=timeout,
             cwd=final_pdf.parent,
-            on_stderr_line=lambda line: _progress(line, on_progress),
+            on_stderr_line=stderr,
         )
     except BaseException:
         final_pdf.unlink(missing_ok=True)  # never leave half an output behind
         raise
     if done.returncode != 0:
         final_pdf.unlink(missing_ok=True)
+        if stderr.disk_full or (room := _short_of_room(raw_pdf, final_pdf.parent)):
+            where = "" if stderr.disk_full else f" ({room})"
+            raise DiskError(f"the disk filled up during OCR{where}", path=raw_pdf)
         raise error_for_exit(done.returncode, done.stderr_tail, path=raw_pdf)
     if not final_pdf.is_file():
         raise InvalidPdf("ocrmypdf exited 0 but wrote no output", path=raw_pdf)
@@ -78,6 +84,44 @@ def parse_progress(line: str) -> tuple[str, float, float | None] | None:
         return parts[1], float(parts[2]), float(parts[3]) if parts[3] else None
     except ValueError:
         return None
+
+
+#: ocrmypdf's temporary files for a comic take about this many times its raw.pdf.
+OCR_ROOM_FACTOR = 3
+
+
+def _short_of_room(raw_pdf: Path, out_dir: Path) -> str:
+    """Where OCR had less room than it needs, as a phrase; "" when it had enough.
+
+    A full disk does not always say so: ocrmypdf can end with a truncated output
+    ("The generated PDF is INVALID", exit 4) and no ENOSPC in its output, and its
+    temporary files are gone by the time it exits. A failure with less free disk
+    than OCR needs is taken for what it most likely is.
+    """
+    need = OCR_ROOM_FACTOR * raw_pdf.stat().st_size
+    for folder in (out_dir, Path(tempfile.gettempdir())):
+        free = shutil.disk_usage(folder).free
+        if free < need:
+            return f"{free // 1024} KiB free in {folder}, about {need // 1024} KiB needed"
+    return ""
+
+
+class _StderrWatch:
+    """ocrmypdf's stderr, line by line: progress lines go on; a full disk is noted.
+
+    A full disk can surface anywhere (a page image our engine writes, a
+    Tesseract output) and end in a later, other failure (exit 4, an invalid
+    output): the last lines alone do not always show it.
+    """
+
+    def __init__(self, on_progress: Callable[[str, float, float | None], None] | None) -> None:
+        self.on_progress = on_progress
+        self.disk_full = False
+
+    def __call__(self, line: str) -> bool:
+        if NO_SPACE in line:
+            self.disk_full = True
+        return _progress(line, self.on_progress)
 
 
 def _progress(line: str, on_progress: Callable[[str, float, float | None], None] | None) -> bool:
