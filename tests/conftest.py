@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -213,3 +214,18 @@ def postgres():
         pytest.fail(f"no PostgreSQL cluster: {error}")
     yield cluster
     pg.stop_cluster(cluster)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def job_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """URL of a fresh, empty job store: an SQLite file, or a schema of its own in ``postgres``.
+
+    A schema per test keeps tests independent for the cost of one statement; the
+    URL selects it with ``search_path``, as a user sharing one database could.
+    """
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'index' / 'comic2pdf.sqlite3'}"
+    cluster = request.getfixturevalue("postgres")
+    schema = f"t{uuid.uuid4().hex[:16]}"
+    cluster.sql(f'CREATE SCHEMA "{schema}" AUTHORIZATION "{cluster.user}"', cluster.database)
+    return f"{cluster.url()}?options=-csearch_path%3D{schema}"

@@ -8,7 +8,7 @@ Writes use ``BEGIN IMMEDIATE``: writers queue on the database lock (up to
 
 Threads: a ``JobDB`` opens its connection lazily, on first use, and that
 connection belongs to the thread that opened it. Use one ``JobDB`` per thread —
-in Prefect, open one inside each task (``with JobDB(settings.db_path) as db:``);
+in Prefect, open one inside each task (``with JobDB.from_settings(settings) as db:``);
 opening is cheap. Never share one between threads.
 
 The schema version is ``PRAGMA user_version``; to change the schema, append a
