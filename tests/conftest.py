@@ -6,9 +6,9 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -225,7 +225,11 @@ def job_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'index' / 'comic2pdf.sqlite3'}"
-    cluster = request.getfixturevalue("postgres")
+    return new_schema_url(request.getfixturevalue("postgres"))
+
+
+def new_schema_url(cluster) -> str:
+    """URL of a new empty schema in *cluster*'s database (a ``tests.pg.PgCluster``)."""
     schema = f"t{uuid.uuid4().hex[:16]}"
     cluster.sql(f'CREATE SCHEMA "{schema}" AUTHORIZATION "{cluster.user}"', cluster.database)
     return f"{cluster.url()}?options=-csearch_path%3D{schema}"

@@ -144,7 +144,10 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
 def schema_version(conn: Connection) -> int:
     if conn.dialect.name == "sqlite":
         return conn.exec_driver_sql("PRAGMA user_version").scalar_one()
-    if conn.execute(text("SELECT to_regclass('schema_version')")).scalar() is None:
+    # A scan of the catalog with this statement's snapshot: a name lookup
+    # (to_regclass) may miss a table another process committed a moment ago.
+    exists = "SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = :t"
+    if conn.execute(text(exists), {"t": "schema_version"}).scalar() is None:
         return 0
     return conn.execute(text("SELECT version FROM schema_version")).scalar_one()
 
