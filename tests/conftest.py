@@ -224,7 +224,7 @@ def job_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     URL selects it with ``search_path``, as a user sharing one database could.
     """
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'index' / 'comic2pdf.sqlite3'}"
+        return f"sqlite:///{tmp_path / 'data' / 'index' / 'comic2pdf.sqlite3'}"
     return new_schema_url(request.getfixturevalue("postgres"))
 
 
