@@ -65,9 +65,10 @@ def engine_for(url: URL, busy_timeout: float) -> Engine:
     # The busy timeout becomes PostgreSQL's lock_timeout: a row locked by another
     # process longer than that is DatabaseBusy, as SQLite's locked file is.
     # Options in the URL (e.g. ``?options=-csearch_path%3Dcomic2pdf``) are kept.
-    options = " ".join(
-        filter(None, (url.query.get("options"), f"-c lock_timeout={int(busy_timeout * 1000)}"))
-    )
+    given = url.query.get("options") or ""
+    if not isinstance(given, str):  # the option given twice
+        given = " ".join(given)
+    options = f"{given} -c lock_timeout={int(busy_timeout * 1000)}".strip()
     return create_engine(
         url,
         poolclass=NullPool,
