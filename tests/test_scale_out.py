@@ -7,7 +7,6 @@ each in a working folder and PREFECT_HOME of its own, as two hosts would be, sha
 DATA_DIR; real Tesseract on one small page per comic.
 """
 
-import os
 import re
 import secrets
 import shutil
@@ -22,8 +21,9 @@ from comic2pdf.proc import kill_group
 from comic2pdf.samples import make_comic
 from comic2pdf.store import JobDB, State
 from tests import hostile, pg
-from tests.conftest import BIN, ROOT, new_schema_url, start_prefect_server, start_process
+from tests.conftest import BIN, new_schema_url, start_process
 from tests.faults.ledger import Ledger, published_pdfs
+from tests.pg_server import documented_server, server_env
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -32,42 +32,11 @@ COMICS = 10
 PAGE = (300, 400)  # one small page: a second of OCR
 
 
-def clean_env(folder: Path, **settings: str) -> dict[str, str]:
-    """Our environment without PREFECT_* or job-store settings, plus *settings*: one host's."""
-    ours = ("PREFECT_", "JOB_DB_URL", "DATA_DIR")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
-    return env | {
-        "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-        "PREFECT_HOME": str(folder / "prefect-home"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        **settings,
-    }
-
-
 @pytest.fixture
 def server(postgres: pg.PgCluster, tmp_path: Path):
     """``scripts/server.sh`` on a database of its own; yields its API URL."""
-    folder = tmp_path / "server"
-    database = postgres.create_database(f"prefect_{secrets.token_hex(4)}")
-
-    def launch(port: str) -> tuple[list, dict[str, str]]:
-        env = clean_env(
-            folder,
-            PREFECT_API_DATABASE_CONNECTION_URL=postgres.url("asyncpg", database),
-            PREFECT_SERVER_API_AUTH_STRING=AUTH,
-            PREFECT_SERVER_API_HOST="127.0.0.1",
-            PREFECT_SERVER_API_PORT=port,
-            PREFECT_UI_ENABLED="false",
-        )
-        return [ROOT / "scripts" / "server.sh"], env
-
-    folder.mkdir()
-    try:
-        process, url = start_prefect_server(launch, folder / "server.log", seconds=180)
-    except RuntimeError as error:
-        pytest.fail(str(error))
-    yield url
-    kill_group(process, grace=15)
+    with documented_server(postgres, tmp_path / "server", auth=AUTH) as (url, _):
+        yield url
 
 
 def drop_inbox(inbox: Path, staging: Path) -> Ledger:
@@ -130,7 +99,7 @@ def test_two_scanners_share_one_inbox_through_postgresql(postgres, server, tmp_p
             folder.mkdir()
             logs.append(folder / "scan.log")
             argv = [BIN / "comic2pdf", "scan", "--once"]
-            scanners.append(start_process(argv, logs[-1], clean_env(folder, **host), cwd=folder))
+            scanners.append(start_process(argv, logs[-1], server_env(folder, **host), cwd=folder))
             # The second host joins once the first converts. Two scanners starting on a
             # fresh server at the same instant both create the stage concurrency limits,
             # and the loser stops on HTTP 409 (tasks/limits.py, _ensure_limit): a bug of
