@@ -35,7 +35,7 @@ def test_a_new_database_gets_the_schema_and_keeps_it(url, postgres):
     with JobDB(url) as db:
         claim(db)
         assert db.integrity_ok()
-    with JobDB(url) as again:
+    with JobDB(libpq(url)) as again:  # postgresql:// alone means our driver, psycopg
         assert again.get_job("k1").state is State.QUEUED
     schema = schema_of(url)
     tables = postgres.sql(
@@ -135,3 +135,12 @@ def test_the_cli_reports_from_job_db_url_and_never_prints_the_password(
     out = capsys.readouterr().out
     assert "comic2pdf_pages_processed_total 3.0" in out
     assert not (tmp_path / "data" / "index" / "comic2pdf.sqlite3").exists()
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://comic2pdf:s3cret@db.lan/jobs", "postgresql://u:s3cret@h:x/d"]
+)
+def test_a_url_comic2pdf_cannot_use_is_a_settings_error_without_the_password(url):
+    with pytest.raises(SettingsError) as caught:
+        JobDB(url)
+    assert "s3cret" not in str(caught.value) and "JOB_DB_URL" in str(caught.value)

@@ -35,13 +35,19 @@ def store_url(location: Path | str | URL) -> URL:
     if isinstance(location, str) and "://" in location:
         try:
             url = make_url(location)
-        except exc.ArgumentError as e:
-            raise SettingsError(f"JOB_DB_URL is not a database URL: {e}") from None
+        except (exc.ArgumentError, ValueError):
+            # The parser's message repeats the whole URL, password included.
+            raise SettingsError(
+                "JOB_DB_URL is not a database URL: expected "
+                "postgresql+psycopg://user:password@host:port/database"
+            ) from None
         if url.get_backend_name() not in ("sqlite", "postgresql"):
             raise SettingsError(
                 f"JOB_DB_URL {shown(url)}: comic2pdf keeps its jobs in sqlite:// or "
                 "postgresql+psycopg://"
             )
+        if url.drivername == "postgresql":  # SQLAlchemy's default driver is not installed
+            return url.set(drivername="postgresql+psycopg")
         return url
     return URL.create("sqlite", database=str(location))
 
