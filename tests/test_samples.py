@@ -125,17 +125,13 @@ def test_whole_page_tesseract_misses_words_the_comic_reader_finds(tmp_path):
         for number, truth in enumerate(comic.page_words, 1):
             image = Image.open(io.BytesIO(archive.read(f"page {number:03d}.png")))
             (tmp_path / "page.png").write_bytes(archive.read(f"page {number:03d}.png"))
-            plain = (
-                subprocess.run(
-                    ["tesseract", tmp_path / "page.png", "-", "--dpi", "72"],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                    timeout=120,
-                )
-                .stdout.lower()
-                .split()
-            )
+            plain = subprocess.run(
+                ["tesseract", tmp_path / "page.png", "-", "--dpi", "72"],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=120,
+            ).stdout.lower().split()
             words = read_page(
                 np.asarray(image.convert("L")), languages=["eng"], timeout=120, workdir=tmp_path
             )
