@@ -83,7 +83,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     settings = load_settings(data_dir=args.data_dir)
     ensure_layout(settings)
-    with JobDB(settings.db_path) as db:
+    with JobDB.from_settings(settings) as db:
         jobs = db.list_jobs()
     rows = [
         {

@@ -31,7 +31,7 @@ def _entry(duplicate: Duplicate, job: Job | None) -> dict[str, object]:
 def cmd_list(args: argparse.Namespace) -> int:
     """Print the held duplicates whose decision is not applied yet."""
     settings = load_settings()
-    with JobDB(settings.db_path) as db:
+    with JobDB.from_settings(settings) as db:
         held = db.list_duplicates()
         jobs = {key: db.get_job(key) for key in {d.job_key for d in held}}
     entries = [_entry(duplicate, jobs[duplicate.job_key]) for duplicate in held]
@@ -58,7 +58,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     """Run the resolve-duplicate flow here; print what it made."""
     settings = load_settings()
     try:
-        with JobDB(settings.db_path) as db:
+        with JobDB.from_settings(settings) as db:
             job_key = duplicates.held_job_key(args.job_key, db=db)  # fail before Prefect
         # Imported on use: Prefect is slow to import, and cli imports this module.
         from flows.duplicates import resolve_duplicate

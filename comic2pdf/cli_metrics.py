@@ -30,7 +30,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     if args.push and not url:
         raise SettingsError("--push needs PUSHGATEWAY_URL, e.g. http://127.0.0.1:9091")
     versions = build_versions()
-    data = read_metric_data(db_path=settings.db_path, in_dir=settings.in_dir)
+    data = read_metric_data(store=settings.job_store, in_dir=settings.in_dir)
     write_snapshot(data, settings.metrics_path)  # first, whatever happens next
     registry = build_registry(data, versions=versions)
     print(exposition(registry).decode(), end="", flush=True)
@@ -46,7 +46,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
             timeout=settings.pushgateway_timeout_seconds,
         )
     except PushFailed as e:
-        with JobDB(settings.db_path, create=False) as db:
+        with JobDB.from_settings(settings, create=False) as db:
             db.record_event("push_failures")  # reported by the next push that gets through
         print(f"push_failed: {e}", file=sys.stderr)
         return 1

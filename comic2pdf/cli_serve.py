@@ -24,7 +24,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     ensure_layout(settings)
     tools.check_languages(settings.languages)
     prepare_flow_environment(settings)
-    with JobDB(settings.db_path) as db:
+    with JobDB.from_settings(settings) as db:
         instance = db.instance_id()  # serve works in this folder: its store may be created
     if settings.metrics_port:
         server = start_endpoint(

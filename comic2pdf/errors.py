@@ -132,6 +132,12 @@ class DatabaseBusy(ToolError):
     reason = "database_busy"
 
 
+class DatabaseUnreachable(ToolError):
+    """The job store's PostgreSQL server did not answer (down, wrong host, network)."""
+
+    reason = "database_unreachable"
+
+
 class PushFailed(ToolError):
     """The Pushgateway was unreachable, too slow or refused the push; the next push carries all."""
 

@@ -12,7 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from comic2pdf.resolution import MIN_DPI
@@ -35,6 +35,12 @@ class Settings(BaseSettings):
 
     # --- folders -------------------------------------------------------------
     data_dir: Path = Field(Path("data"), description="Root of in/, out/, work/, archive/, error/…")
+    # Secret: the URL may carry the database password, which must never reach a log or a repr.
+    job_db_url: SecretStr | None = Field(
+        None,
+        description="The job store: unset = the SQLite file DATA_DIR/index/comic2pdf.sqlite3; "
+        "postgresql+psycopg://user:password@host/db when several hosts share the work.",
+    )
 
     # --- OCR -----------------------------------------------------------------
     ocr_lang: str = Field("eng", description="Tesseract languages joined by '+', e.g. 'eng+fra'.")
@@ -202,6 +208,13 @@ class Settings(BaseSettings):
     @property
     def db_path(self) -> Path:
         return self.index_dir / "comic2pdf.sqlite3"
+
+    @property
+    def job_store(self) -> Path | str:
+        """Where the job store is: JOB_DB_URL, else the SQLite file under ``index/``."""
+        if self.job_db_url is not None and self.job_db_url.get_secret_value():
+            return self.job_db_url.get_secret_value()
+        return self.db_path
 
     @property
     def metrics_path(self) -> Path:

@@ -9,7 +9,8 @@ the script deploys a copy rendered here at deploy time:
 - the job variables' ``env`` gets every comic2pdf setting set in the deploying
   environment, so a worker started without them still converts the way the
   deployment was made (a setting not set stays out: the worker's environment or
-  the image decides it);
+  the image decides it), but for secrets (JOB_DB_URL and its password): Prefect
+  stores job variables and shows them in its UI, so each worker host sets those;
 - Docker deployments get their image tag, and the host side of the data folder
   mount is DATA_DIR when it is set (inside the container it is always /data).
 
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from comic2pdf.settings import Settings, load_settings
 
@@ -42,7 +43,12 @@ INTERVALS = {
 
 def settings_given(settings: Settings) -> dict[str, str]:
     """The settings set in the environment (or given), as environment variables."""
-    values = settings.model_dump(mode="json", include=settings.model_fields_set)
+    given = {
+        name
+        for name in settings.model_fields_set
+        if not isinstance(getattr(settings, name), SecretStr)
+    }
+    values = settings.model_dump(mode="json", include=given)
     return {name.upper(): _env_value(value) for name, value in values.items()}
 
 

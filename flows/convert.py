@@ -93,7 +93,7 @@ def refuse(claim: Claim, settings: Settings, error: BaseException, *, seconds: f
     """An input refused before it became a job: to error/, counted by reason."""
     reason = reason_of(error)
     message = message_of(error)
-    with JobDB(settings.db_path) as db:
+    with JobDB.from_settings(settings) as db:
         db.record_event("inputs_rejected", labels={"reason": reason})
         db.observe("job_duration_seconds", seconds, labels={"outcome": "rejected"})
     move_to_error(
@@ -105,7 +105,7 @@ def start_job(
     claim: Claim, key: str, profile: dict[str, object], settings: Settings, *, force: bool
 ) -> tuple[str, int] | None:
     """Record the job; return (state, generation) to convert, or None for a held duplicate."""
-    with JobDB(settings.db_path) as db:
+    with JobDB.from_settings(settings) as db:
         job = db.get_job(key)
         if job is not None and job.input_path == claim.path:  # our own interrupted run
             if job.state is State.DONE:
@@ -137,7 +137,7 @@ def fail(claim: Claim, key: str, settings: Settings, error: BaseException) -> No
     """Record the failure and move the input to error/ with its .error.json."""
     reason = reason_of(error)
     message = message_of(error)
-    with JobDB(settings.db_path) as db:
+    with JobDB.from_settings(settings) as db:
         job = db.get_job(key)
         stage = str(job.stage or "prep") if job else "prep"
         db.fail_job(key, stage=stage, reason=reason, message=message)
@@ -146,12 +146,12 @@ def fail(claim: Claim, key: str, settings: Settings, error: BaseException) -> No
         claim, settings, reason=reason, message=message, stage=stage, attempts=attempts,
         job_key=key,
     )  # fmt: skip
-    with JobDB(settings.db_path) as db:
+    with JobDB.from_settings(settings) as db:
         db.set_input_path(key, placed)
 
 
 def finish(claim: Claim, key: str, settings: Settings, **done: object) -> Path:
-    with JobDB(settings.db_path) as db:
+    with JobDB.from_settings(settings) as db:
         db.finish_job(key, input_path=claim.path, **done)  # type: ignore[arg-type]
     return archive_input(claim, key, settings)
 
@@ -159,7 +159,7 @@ def finish(claim: Claim, key: str, settings: Settings, **done: object) -> Path:
 def archive_input(claim: Claim, key: str, settings: Settings) -> Path:
     """Move the input of a job recorded DONE to archive/ and record where it went."""
     archived = move_to_archive(claim, settings)
-    with JobDB(settings.db_path) as db:
+    with JobDB.from_settings(settings) as db:
         db.set_input_path(key, archived)
     return archived
 
@@ -184,7 +184,7 @@ def convert_claimed(claim: Claim, settings: Settings, *, force: bool) -> Convert
         refuse(claim, settings, e, seconds=time.monotonic() - started)
         raise
     if started_job is None:
-        with JobDB(settings.db_path) as db:
+        with JobDB.from_settings(settings) as db:
             seconds = time.monotonic() - started
             db.observe("job_duration_seconds", seconds, labels={"outcome": "duplicate"})
         return ConvertResult(input=claim.path, outcome="duplicate", job_key=key)

@@ -62,7 +62,7 @@ def waiting_files(settings: Settings) -> int:
 
 def sweep_work_dirs(settings: Settings) -> int:
     """The janitor: delete work folders past KEEP_WORK_DIR_DAYS, never a running job's."""
-    with JobDB(settings.db_path) as db:
+    with JobDB.from_settings(settings) as db:
         in_flight = {job.job_key for job in db.jobs_in_flight()}
     expired = expired_work_dirs(settings, in_flight=in_flight)
     for folder in expired:

@@ -28,7 +28,7 @@ def apply_duplicate_decision(
 
     Nothing held is an error.
     """
-    with JobDB(settings.db_path) as db:
+    with JobDB.from_settings(settings) as db:
         job_key = duplicates.held_job_key(job_key, db=db)
         held = duplicates.held_files(job_key, settings=settings, db=db)
         if not held:
@@ -50,7 +50,7 @@ def apply_decision_files(settings: Settings, reprocess: Callable[[Path], object]
     """
     logger = get_run_logger()
     applied = 0
-    with JobDB(settings.db_path) as db:
+    with JobDB.from_settings(settings) as db:
         for job_key, folder in duplicates.pending_decisions(settings):
             try:
                 action = duplicates.read_decision(folder)

@@ -50,7 +50,7 @@ def push_metrics(settings: Settings) -> None:
     if not settings.pushgateway_url:
         raise ValueError("push_metrics needs PUSHGATEWAY_URL; the flow checks it first")
     instance = instance_name(settings)
-    data = read_metric_data(db_path=settings.db_path, in_dir=settings.in_dir)
+    data = read_metric_data(store=settings.job_store, in_dir=settings.in_dir)
     try:
         push(
             build_registry(data, versions=build_versions()),
@@ -59,7 +59,7 @@ def push_metrics(settings: Settings) -> None:
             timeout=settings.pushgateway_timeout_seconds,
         )
     except PushFailed as e:
-        with JobDB(settings.db_path, create=False) as db:
+        with JobDB.from_settings(settings, create=False) as db:
             db.record_event("push_failures")
         get_run_logger().warning("push failed: %s", e)
         raise

@@ -44,7 +44,7 @@ def stage_attempt(settings: Settings, job_key: str | None, stage: str) -> Iterat
     (``tasks.limits.stage_slot``), not here: see that function for why.
     """
     if job_key:
-        with JobDB(settings.db_path) as db:
+        with JobDB.from_settings(settings) as db:
             db.start_stage(job_key, stage)
     started = time.monotonic()
     reason = None
@@ -60,7 +60,7 @@ def stage_attempt(settings: Settings, job_key: str | None, stage: str) -> Iterat
         raise
     finally:
         if job_key:
-            with JobDB(settings.db_path) as db:
+            with JobDB.from_settings(settings) as db:
                 db.record_attempt(stage, seconds=time.monotonic() - started, reason=reason)
 
 

@@ -8,6 +8,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -213,3 +214,22 @@ def postgres():
         pytest.fail(f"no PostgreSQL cluster: {error}")
     yield cluster
     pg.stop_cluster(cluster)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def job_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """URL of a fresh, empty job store: an SQLite file, or a schema of its own in ``postgres``.
+
+    A schema per test keeps tests independent for the cost of one statement; the
+    URL selects it with ``search_path``, as a user sharing one database could.
+    """
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'data' / 'index' / 'comic2pdf.sqlite3'}"
+    return new_schema_url(request.getfixturevalue("postgres"))
+
+
+def new_schema_url(cluster) -> str:
+    """URL of a new empty schema in *cluster*'s database (a ``tests.pg.PgCluster``)."""
+    schema = f"t{uuid.uuid4().hex[:16]}"
+    cluster.sql(f'CREATE SCHEMA "{schema}" AUTHORIZATION "{cluster.user}"', cluster.database)
+    return f"{cluster.url()}?options=-csearch_path%3D{schema}"

@@ -113,6 +113,18 @@ def test_postgres_is_not_published_and_the_server_reaches_it_with_its_password()
     assert url.password == interpolate(database["environment"]["POSTGRES_PASSWORD"], env)
 
 
+def test_the_worker_keeps_its_jobs_in_the_database_the_postgres_volume_is_made_with():
+    database = SERVICES["postgres"]
+    init = [v.split(":")[0] for v in database["volumes"] if "docker-entrypoint-initdb.d" in v]
+    created = re.findall(r"CREATE DATABASE (\w+) OWNER (\w+);", (ROOT / init[0]).read_text())
+    env = env_example() | {"POSTGRES_PASSWORD": "pw123", "PREFECT_AUTH_STRING": "u:p"}
+    url = make_url(interpolate(SERVICES["worker"]["environment"]["JOB_DB_URL"], env))
+    assert url.drivername == "postgresql+psycopg" and (url.host, url.port) == ("postgres", 5432)
+    assert created == [(url.database, url.username)]
+    assert url.username == database["environment"]["POSTGRES_USER"]
+    assert url.password == "pw123"
+
+
 def test_the_server_requires_auth_and_every_client_sends_the_same_string():
     server = SERVICES["server"]
     assert server["command"] == ["scripts/server.sh"]  # refuses to start without auth

@@ -158,9 +158,11 @@ def test_render_takes_the_intervals_from_the_settings():
 def test_render_passes_the_settings_set_at_deploy_time(monkeypatch):
     monkeypatch.setenv("PUSHGATEWAY_URL", "http://metrics.lan:9091")
     monkeypatch.setenv("OCR_LANG", "fra+eng")
+    monkeypatch.setenv("JOB_DB_URL", "postgresql+psycopg://comic2pdf:s3cret@db.lan/comic2pdf")
     monkeypatch.delenv("DATA_DIR", raising=False)
     for deployment in rendered("local"):
         env = deployment["work_pool"]["job_variables"]["env"]
+        assert "JOB_DB_URL" not in env  # a password: each worker host sets it, never Prefect
         assert env["PUSHGATEWAY_URL"] == "http://metrics.lan:9091"
         assert env["OCR_LANG"] == "fra+eng"
         assert "DATA_DIR" not in env  # not set: the worker's environment decides

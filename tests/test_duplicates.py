@@ -36,8 +36,13 @@ PROFILE = {"ocr": {"languages": ["eng"]}, "dpi": 300, "versions": {"tesseract": 
 
 
 def flow_test(function):
-    """A test that runs flows on the session's Prefect API."""
-    return pytest.mark.slow(pytest.mark.usefixtures("prefect_harness")(function))
+    """A test that runs flows on the session's Prefect API.
+
+    On SQLite only: the flows open the store the same way on both databases,
+    and tests/test_scale_out.py runs them on PostgreSQL.
+    """
+    on_sqlite = pytest.mark.parametrize("job_store", ["sqlite"], indirect=True)
+    return pytest.mark.slow(pytest.mark.usefixtures("prefect_harness")(on_sqlite(function)))
 
 
 def small_pdf(path: Path) -> Path:
@@ -112,13 +117,16 @@ def tree(folder: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture
-def settings(data_dir: Path) -> Settings:
+def settings(data_dir: Path, job_store: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings of a fresh data folder, its job store in it (SQLite) or on PostgreSQL."""
+    if job_store.startswith("postgresql"):
+        monkeypatch.setenv("JOB_DB_URL", job_store)
     return load_settings()
 
 
 @pytest.fixture
 def db(settings: Settings):
-    with JobDB(settings.db_path) as database:
+    with JobDB.from_settings(settings) as database:
         yield database
 
 

@@ -1,17 +1,19 @@
-"""The job database on real SQLite files, with real processes for concurrency and crashes."""
+"""The job store on SQLite and PostgreSQL alike, with a real process for a crash.
+
+Every test runs on both (the ``job_store`` fixture); contention is in
+``test_jobdb_concurrency.py``, the specifics of each database in
+``test_jobdb_sqlite.py`` and ``test_jobdb_postgres.py``.
+"""
 
 import logging
-import multiprocessing
-import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 
-from comic2pdf.errors import DatabaseBusy, DecisionError, SettingsError
-from comic2pdf.store import MIGRATIONS, ClaimStatus, DuplicateAction, JobDB, Stage, State
+from comic2pdf.errors import DecisionError
+from comic2pdf.store import ClaimStatus, DuplicateAction, JobDB, Stage, State
 from comic2pdf.store import jobs as store_jobs
 
 
@@ -28,52 +30,9 @@ def claim(db: JobDB, key: str = "k1", **overrides):
 
 
 @pytest.fixture
-def db_path(tmp_path):
-    return tmp_path / "index" / "comic2pdf.sqlite3"
-
-
-@pytest.fixture
-def db(db_path):
-    with JobDB(db_path) as database:
+def db(job_store):
+    with JobDB(job_store) as database:
         yield database
-
-
-# --- schema ----------------------------------------------------------------------------
-
-
-def test_fresh_file_gets_the_schema_in_wal_mode(db, db_path):
-    assert db.get_job("nothing") is None  # first use opens and migrates
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-    assert {"jobs", "counters", "observations", "duplicates"} <= tables
-    assert db.integrity_ok()
-
-
-def test_reopening_keeps_data_and_version(db_path):
-    with JobDB(db_path) as first:
-        claim(first)
-    with JobDB(db_path) as second:
-        assert second.get_job("k1").state is State.QUEUED
-        assert second.counter_values() == {"jobs_claimed": 1}
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
-
-
-def test_a_newer_schema_is_refused(db, db_path):
-    db.get_job("x")
-    with sqlite3.connect(db_path) as conn:
-        conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
-    with pytest.raises(SettingsError, match="newer"), JobDB(db_path) as newer:
-        newer.get_job("x")
-
-
-def test_a_file_that_is_not_a_database_fails_the_integrity_check(tmp_path):
-    path = tmp_path / "broken.sqlite3"
-    path.write_bytes(b"this is not SQLite" * 100)
-    with JobDB(path) as broken:
-        assert not broken.integrity_ok()
 
 
 # --- jobs --------------------------------------------------------------------------------
@@ -182,7 +141,7 @@ def test_an_exception_inside_the_transaction_changes_neither_state_nor_counters(
     assert db.counter_values()["push_failures"] == 1
 
 
-def test_a_process_killed_inside_the_transaction_changes_nothing(db, db_path):
+def test_a_process_killed_inside_the_transaction_changes_nothing(db, job_store):
     claim(db)
     db.start_stage("k1", "finalize")
     before = db.counter_values()
@@ -197,9 +156,9 @@ def test_a_process_killed_inside_the_transaction_changes_nothing(db, db_path):
         jobs.count_event = count_then_die
         JobDB(sys.argv[1]).finish_job("k1", output_path="/o.pdf", pages=5, pages_without_text=0)
     """)
-    result = subprocess.run([sys.executable, "-c", script, str(db_path)], timeout=30)
+    result = subprocess.run([sys.executable, "-c", script, job_store], timeout=30)
     assert result.returncode == 7
-    with JobDB(db_path) as fresh:
+    with JobDB(job_store) as fresh:
         assert fresh.get_job("k1").state is State.RUNNING
         assert fresh.counter_values() == before
         assert fresh.integrity_ok()
@@ -304,64 +263,3 @@ def test_observations_are_stored_per_bucket(db):
     buckets, count, total = db.metric_data().histograms["stage_duration_seconds"]['{"stage":"ocr"}']
     assert buckets == {"1.0": 1, "5.0": 2, "+Inf": 1}
     assert (count, total) == (4, 100006.5)
-
-
-def test_a_locked_database_raises_database_busy(db, db_path):
-    db.get_job("x")
-    with JobDB(db_path, busy_timeout=0.2) as impatient:
-        impatient.get_job("x")
-        blocker = sqlite3.connect(db_path, isolation_level=None)
-        blocker.execute("BEGIN IMMEDIATE")
-        try:
-            started = time.monotonic()
-            with pytest.raises(DatabaseBusy) as caught:
-                impatient.record_event("push_failures")
-            assert time.monotonic() - started < 3
-        finally:
-            blocker.execute("ROLLBACK")
-            blocker.close()
-        assert caught.value.retryable and caught.value.reason == "database_busy"
-        impatient.record_event("push_failures")  # works again once the lock is gone
-    assert db.counter_values()["push_failures"] == 1
-
-
-# --- concurrency: real processes -------------------------------------------------------------
-
-WORKERS = 4
-EVENTS_PER_WORKER = 200
-KEYS = [f"{n:02d}__profile" for n in range(20)]
-
-
-def _hammer(db_path, worker, barrier, results) -> None:
-    """One process: 200 events interleaved with claims of every key, in its own order."""
-    order = KEYS[worker * 5 :] + KEYS[: worker * 5]
-    claimed = []
-    barrier.wait()
-    with JobDB(db_path) as db:
-        for n in range(EVENTS_PER_WORKER):
-            db.record_event("push_failures")
-            if n < len(order) and claim(db, order[n]).claimed:
-                claimed.append(order[n])
-    results.put(claimed)
-
-
-def test_concurrent_processes_lose_no_increment_and_claim_each_key_once(db_path):
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(WORKERS)
-    results = context.Queue()
-    workers = [
-        context.Process(target=_hammer, args=(db_path, n, barrier, results)) for n in range(WORKERS)
-    ]
-    for process in workers:
-        process.start()
-    claimed = [results.get(timeout=60) for _ in workers]
-    for process in workers:
-        process.join(timeout=30)
-        assert process.exitcode == 0
-    all_claims = sorted(key for keys in claimed for key in keys)
-    assert all_claims == sorted(KEYS)  # every key claimed, none twice
-    with JobDB(db_path) as db:
-        counters = db.counter_values()
-    assert counters["push_failures"] == WORKERS * EVENTS_PER_WORKER
-    assert counters["jobs_claimed"] == len(KEYS)
-    assert counters["duplicates_detected"] == (WORKERS - 1) * len(KEYS)

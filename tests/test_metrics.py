@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -64,20 +65,30 @@ def populate(db: JobDB) -> None:
     db.observe("job_duration_seconds", 1.0, labels={"outcome": "comic.cbz"})
 
 
+class Store(JobDB):
+    """A job store under test that knows its location (to open it again) and its inbox."""
+
+    def __init__(self, location: str, inbox: Path) -> None:
+        super().__init__(location)
+        self.location = location
+        self.inbox = inbox
+
+
 @pytest.fixture
 def db_path(tmp_path):
     return tmp_path / "data" / "index" / "comic2pdf.sqlite3"
 
 
 @pytest.fixture
-def db(db_path):
-    with JobDB(db_path) as database:
+def db(job_store, tmp_path):
+    """A populated store, on SQLite and on PostgreSQL."""
+    with Store(job_store, tmp_path / "in") as database:
         populate(database)
         yield database
 
 
-def read(db: JobDB):
-    return read_metric_data(db_path=db.path, in_dir=db.path.parents[1] / "in")
+def read(db: Store):
+    return read_metric_data(store=db.location, in_dir=db.inbox)
 
 
 def families(text: str) -> dict:
@@ -117,7 +128,7 @@ def test_definitions_are_consistent():
 def test_reporting_never_creates_a_job_store(tmp_path):
     data = tmp_path / "data"
     with pytest.raises(StoreMissing, match="no job store at .*comic2pdf.sqlite3"):
-        read_metric_data(db_path=data / "index" / "comic2pdf.sqlite3", in_dir=data / "in")
+        read_metric_data(store=data / "index" / "comic2pdf.sqlite3", in_dir=data / "in")
     with pytest.raises(StoreMissing):
         store_instance_id(data / "index" / "comic2pdf.sqlite3")
     assert not data.exists()
@@ -143,7 +154,7 @@ def test_the_instance_id_is_made_once_and_kept(db_path, tmp_path):
 
 
 def test_health_gauges_come_from_the_store_and_the_inbox(db):
-    inbox = db.path.parents[1] / "in"
+    inbox = db.inbox
     inbox.mkdir()
     for name in ("a.cbz", "b.cbr", ".hidden.cbz", "c.cbz.part"):
         (inbox / name).write_bytes(b"x")
@@ -207,11 +218,12 @@ def test_a_snapshot_path_that_is_a_folder_is_a_clear_error(db, tmp_path):
 def test_counters_survive_into_a_new_process(db):
     script = (
         "import json, sys; from pathlib import Path;"
-        "from comic2pdf.metrics import snapshot, source; p = Path(sys.argv[1]);"
-        "print(json.dumps(snapshot.snapshot_of(source.read_metric_data(db_path=p, in_dir=p))))"
+        "from comic2pdf.metrics import snapshot, source;"
+        "data = source.read_metric_data(store=sys.argv[1], in_dir=Path(sys.argv[2]));"
+        "print(json.dumps(snapshot.snapshot_of(data)))"
     )
     result = subprocess.run(
-        [sys.executable, "-c", script, str(db.path)],
+        [sys.executable, "-c", script, db.location, str(db.inbox)],
         capture_output=True,
         text=True,
         timeout=30,
@@ -265,9 +277,9 @@ def test_every_family_follows_the_naming_rules(db):
     assert failed[("ocr", "other")] == 1 and sum(failed.values()) == 1
 
 
-def test_every_labelled_series_is_there_from_the_start_at_0(tmp_path):
+def test_every_labelled_series_is_there_from_the_start_at_0(job_store, tmp_path):
     """A series born at 1 shows no increase(): the first failure would never alert (#15)."""
-    with JobDB(tmp_path / "index" / "comic2pdf.sqlite3") as db:
+    with Store(job_store, tmp_path / "in") as db:
         db.instance_id()  # a new, empty store
         parsed = families(text_of(db))
     for metric in METRICS:
@@ -338,8 +350,9 @@ def scrape(url: str) -> dict:
         return families(response.read().decode())
 
 
+@pytest.mark.parametrize("job_store", ["sqlite"], indirect=True)  # it moves the file away
 def test_the_endpoint_reads_the_store_at_each_scrape(db):
-    registry = scrape_registry(db_path=db.path, in_dir=db.path.parents[1] / "in", versions={})
+    registry = scrape_registry(store=db.location, in_dir=db.inbox, versions={})
     server, _ = serve_metrics(registry, port=0, address="127.0.0.1")
     try:
         url = f"http://127.0.0.1:{server.server_port}/metrics"

@@ -286,11 +286,11 @@ def test_an_attempt_killed_by_the_task_timeout_is_recorded_as_a_timeout(data_dir
     def one_stage():
         hanging_prep()
 
-    with JobDB(settings.db_path) as db:
+    with JobDB.from_settings(settings) as db:
         claim(db, "hung")
     assert one_stage(return_state=True).is_failed()
 
-    with JobDB(settings.db_path) as db:
+    with JobDB.from_settings(settings) as db:
         data = db.metric_data()
     assert data.counters["stage_failures"] == {'{"reason":"timeout","stage":"prep"}': 2}
     assert data.counters["stage_retries"] == {'{"stage":"prep"}': 1}

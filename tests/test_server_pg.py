@@ -18,50 +18,21 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from comic2pdf.proc import kill_group
 from tests import pg
-from tests.conftest import BIN, ROOT, start_prefect_server
+from tests.conftest import BIN, ROOT
+from tests.pg_server import SCRIPT, documented_server, server_env
 
-SCRIPT = ROOT / "scripts" / "server.sh"
 AUTH = f"comic2pdf:{secrets.token_hex(12)}"
 
 pytestmark = pytest.mark.server
-
-
-def server_env(folder: Path, **settings: str) -> dict[str, str]:
-    """Our environment without PREFECT_*, plus *settings*: what a user's shell would hold."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    return env | {
-        "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-        "PREFECT_HOME": str(folder / "home"),
-        **settings,
-    }
 
 
 @pytest.fixture(scope="module")
 def server(postgres: pg.PgCluster, tmp_path_factory: pytest.TempPathFactory):
     """`scripts/server.sh` on a database of its own; yields (API URL, database name, home)."""
     folder = tmp_path_factory.mktemp("pg-server")
-    database = postgres.create_database(f"prefect_{secrets.token_hex(4)}")
-
-    def launch(port: str) -> tuple[list, dict[str, str]]:
-        env = server_env(
-            folder,
-            PREFECT_API_DATABASE_CONNECTION_URL=postgres.url("asyncpg", database),
-            PREFECT_SERVER_API_AUTH_STRING=AUTH,
-            PREFECT_SERVER_API_HOST="127.0.0.1",
-            PREFECT_SERVER_API_PORT=port,
-            PREFECT_UI_ENABLED="false",  # not needed here; saves the UI's build step
-        )
-        return [SCRIPT], env
-
-    # /health answers without the auth string (Prefect lets health probes through).
-    try:
-        process, url = start_prefect_server(launch, folder / "server.log")
-    except RuntimeError as error:
-        pytest.fail(str(error))
-    yield url, database, folder / "home"
-    kill_group(process, grace=15)
+    with documented_server(postgres, folder, auth=AUTH) as (url, database):
+        yield url, database, folder / "home"
 
 
 def status_of(url: str, auth: str | None) -> int:

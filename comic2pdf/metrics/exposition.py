@@ -3,7 +3,7 @@
 Two kinds of registry, both holding the same families:
 
 - ``build_registry(data)``: values already read, for a push or a textfile;
-- ``scrape_registry(db_path=…, in_dir=…)``: a collector that reads the job
+- ``scrape_registry(store=…, in_dir=…)``: a collector that reads the job
   store at every scrape, for ``/metrics`` (``serve_metrics``).
 
 A fresh registry per call: module-level metrics in a long-lived worker would
@@ -68,14 +68,14 @@ class StoreCollector:
     rather than answering with partial or zero values.
     """
 
-    def __init__(self, *, db_path: Path, in_dir: Path, versions: Mapping[str, str]) -> None:
-        self.db_path = db_path
+    def __init__(self, *, store: Path | str, in_dir: Path, versions: Mapping[str, str]) -> None:
+        self.store = store
         self.in_dir = in_dir
         self.versions = dict(versions)
 
     def collect(self) -> Iterator[MetricFamily]:
         try:
-            data = read_metric_data(db_path=self.db_path, in_dir=self.in_dir)
+            data = read_metric_data(store=self.store, in_dir=self.in_dir)
         except ComicError as e:
             log.error("scrape failed: %s", e)
             raise
@@ -90,11 +90,11 @@ def build_registry(data: MetricData, *, versions: Mapping[str, str]) -> Collecto
 
 
 def scrape_registry(
-    *, db_path: Path, in_dir: Path, versions: Mapping[str, str]
+    *, store: Path | str, in_dir: Path, versions: Mapping[str, str]
 ) -> CollectorRegistry:
-    """A new registry that reads the job store at *db_path* whenever it is collected."""
+    """A new registry that reads the job *store* (path or URL) whenever it is collected."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(db_path=db_path, in_dir=in_dir, versions=versions))
+    registry.register(StoreCollector(store=store, in_dir=in_dir, versions=versions))
     return registry
 
 

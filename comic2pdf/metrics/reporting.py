@@ -27,12 +27,12 @@ def build_versions() -> dict[str, str]:
 
 def instance_name(settings: Settings) -> str:
     """The ``instance`` grouping label: INSTANCE_NAME, else the job store's stable id."""
-    return settings.instance_name or store_instance_id(settings.db_path)
+    return settings.instance_name or store_instance_id(settings.job_store)
 
 
 def refresh_snapshot(settings: Settings) -> dict[str, int | str]:
     """Write ``index/metrics.json`` from the existing job store; return what was written."""
-    data = read_metric_data(db_path=settings.db_path, in_dir=settings.in_dir)
+    data = read_metric_data(store=settings.job_store, in_dir=settings.in_dir)
     return write_snapshot(data, settings.metrics_path)
 
 
@@ -43,7 +43,7 @@ def after_scan(settings: Settings) -> None:
     next pass tries again, and ``comic2pdf metrics`` reports the cause).
     """
     try:
-        with JobDB(settings.db_path) as db:
+        with JobDB.from_settings(settings) as db:
             db.record_scan(interval=settings.scan_interval_seconds)
         refresh_snapshot(settings)
     except ComicError as e:
@@ -60,9 +60,9 @@ def start_endpoint(settings: Settings, *, port: int, address: str) -> WSGIServer
         StoreMissing, NotWritable: the job store cannot be reported on.
         SettingsError: the port is taken or the address is not this machine's.
     """
-    read_metric_data(db_path=settings.db_path, in_dir=settings.in_dir)
+    read_metric_data(store=settings.job_store, in_dir=settings.in_dir)
     registry = scrape_registry(
-        db_path=settings.db_path, in_dir=settings.in_dir, versions=build_versions()
+        store=settings.job_store, in_dir=settings.in_dir, versions=build_versions()
     )
     try:
         server, _ = serve_metrics(registry, port=port, address=address)

@@ -19,19 +19,19 @@ def count_waiting(in_dir: Path) -> int:
     return sum(1 for path in in_dir.iterdir() if path.is_file() and not is_ignored(path.name))
 
 
-def read_metric_data(*, db_path: Path, in_dir: Path) -> MetricData:
-    """Every value, read now from the job store at *db_path* and the folder *in_dir*.
+def read_metric_data(*, store: Path | str, in_dir: Path) -> MetricData:
+    """Every value, read now from the job *store* (a path or URL) and the folder *in_dir*.
 
     Raises:
-        StoreMissing: there is no job store at *db_path*.
+        StoreMissing: there is no job store at *store* (or it is out of reach).
         NotWritable: SQLite cannot open it (it writes beside the file even to read).
     """
-    with JobDB(db_path, create=False) as db:
+    with JobDB(store, create=False) as db:
         data = db.metric_data()
     return dataclasses.replace(data, inbox_waiting=count_waiting(in_dir))
 
 
-def store_instance_id(db_path: Path) -> str:
-    """The stable id of the existing job store at *db_path* (StoreMissing if there is none)."""
-    with JobDB(db_path, create=False) as db:
+def store_instance_id(store: Path | str) -> str:
+    """The stable id of the existing job *store* (StoreMissing if there is none)."""
+    with JobDB(store, create=False) as db:
         return db.instance_id()

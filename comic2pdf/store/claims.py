@@ -5,14 +5,15 @@ duplicate by a forced reprocess; a job left in flight by a crash goes back to
 the queue.
 """
 
-import sqlite3
 from pathlib import Path
 
+from sqlalchemy import Connection
+
 from comic2pdf.errors import DecisionError
-from comic2pdf.store.connection import Database
+from comic2pdf.store.connection import Database, run
 from comic2pdf.store.counters import count_event
 from comic2pdf.store.jobs import existing_job, select_job
-from comic2pdf.store.records import IN_FLIGHT, ClaimResult, ClaimStatus, Job, State, timestamp
+from comic2pdf.store.records import ClaimResult, ClaimStatus, Job, State, timestamp
 
 
 class ClaimsMixin(Database):
@@ -36,6 +37,9 @@ class ClaimsMixin(Database):
         ``duplicates_detected``); the existing row is returned. An absent or
         FAILED job is (re)queued as QUEUED and returned as claimed; a failed one
         gets the next generation.
+
+        On PostgreSQL the job's row is locked while it is decided, and an insert
+        racing another process's falls back on the row that process committed.
         """
         now = timestamp()
         fields = {
@@ -48,13 +52,13 @@ class ClaimsMixin(Database):
             "run_id": run_id,
         }
         with self._write() as conn:
-            existing = select_job(conn, job_key)
+            existing = select_job(conn, job_key, lock=True)
+            if existing is None and not _insert_job(conn, job_key, fields, now):
+                existing = existing_job(conn, job_key, lock=True)  # another process's, now
             if existing is not None and existing.state is not State.FAILED:
                 count_event(conn, "duplicates_detected")
                 return ClaimResult(ClaimStatus.DUPLICATE, existing)
-            if existing is None:
-                _insert_job(conn, job_key, fields, now)
-            else:
+            if existing is not None:
                 _requeue_as_new_run(conn, job_key, fields, now)
             count_event(conn, "jobs_claimed")
             return ClaimResult(ClaimStatus.CLAIMED, existing_job(conn, job_key))
@@ -62,10 +66,16 @@ class ClaimsMixin(Database):
     def requeue(self, job_key: str) -> bool:
         """Put a job in flight back to QUEUED (crash recovery); False if it is not in flight."""
         with self._write() as conn:
-            cursor = conn.execute(
-                "UPDATE jobs SET state = ?, stage = NULL, updated_at = ?"
-                " WHERE job_key = ? AND state IN (?, ?)",
-                (State.QUEUED, timestamp(), job_key, *IN_FLIGHT),
+            cursor = run(
+                conn,
+                "UPDATE jobs SET state = :queued, stage = NULL, updated_at = :now"
+                " WHERE job_key = :key AND state IN (:queued, :running)",
+                {
+                    "queued": State.QUEUED,
+                    "running": State.RUNNING,
+                    "now": timestamp(),
+                    "key": job_key,
+                },
             )
             if cursor.rowcount == 0:
                 return False
@@ -89,7 +99,7 @@ class ClaimsMixin(Database):
         """
         now = timestamp()
         with self._write() as conn:
-            job = select_job(conn, job_key)
+            job = select_job(conn, job_key, lock=True)
             if job is None or job.in_flight:
                 state = "unknown" if job is None else f"still {job.state}"
                 raise DecisionError(
@@ -113,19 +123,24 @@ class ClaimsMixin(Database):
 # --- statements used inside transactions ------------------------------------------------------
 
 
-def _insert_job(conn: sqlite3.Connection, job_key: str, fields: dict, now: str) -> None:
-    conn.execute(
+def _insert_job(conn: Connection, job_key: str, fields: dict, now: str) -> bool:
+    """Insert the job as QUEUED; False when another process inserted it first."""
+    cursor = run(
+        conn,
         "INSERT INTO jobs (job_key, input_name, input_path, input_size, file_sha256,"
         " profile_sha256, profile_json, run_id, state, created_at, claimed_at, updated_at)"
         " VALUES (:job_key, :input_name, :input_path, :input_size, :file_sha256,"
-        " :profile_sha256, :profile_json, :run_id, :state, :now, :now, :now)",
+        " :profile_sha256, :profile_json, :run_id, :state, :now, :now, :now)"
+        " ON CONFLICT (job_key) DO NOTHING",
         {**fields, "job_key": job_key, "state": State.QUEUED, "now": now},
     )
+    return cursor.rowcount == 1
 
 
-def _requeue_as_new_run(conn: sqlite3.Connection, job_key: str, fields: dict, now: str) -> None:
+def _requeue_as_new_run(conn: Connection, job_key: str, fields: dict, now: str) -> None:
     # A new generation tells this run (its work dir, its results) from the last one.
-    conn.execute(
+    run(
+        conn,
         "UPDATE jobs SET input_name = :input_name, input_path = :input_path,"
         " input_size = :input_size, file_sha256 = :file_sha256,"
         " profile_sha256 = :profile_sha256, profile_json = :profile_json, run_id = :run_id,"

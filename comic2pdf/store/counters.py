@@ -8,13 +8,14 @@ change and its metric events or neither.
 import json
 import logging
 import math
-import sqlite3
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from sqlalchemy import Connection
+
 from comic2pdf.metrics import definitions as metrics
 from comic2pdf.metrics.definitions import MetricData
-from comic2pdf.store.connection import Database
+from comic2pdf.store.connection import Database, locked, run
 from comic2pdf.store.meta import read_meta
 from comic2pdf.store.records import IN_FLIGHT, State, parse_time
 
@@ -55,8 +56,8 @@ class CountersMixin(Database):
     def counter_values(self) -> dict[str, int]:
         """Every counter, summed over its labels."""
         with self._read() as conn:
-            rows = conn.execute("SELECT name, sum(value) FROM counters GROUP BY name").fetchall()
-        return {name: total for name, total in rows}
+            rows = run(conn, "SELECT name, sum(value) FROM counters GROUP BY name").all()
+        return {name: int(total) for name, total in rows}  # PostgreSQL sums to a decimal
 
     def metric_data(self) -> MetricData:
         """Counters, histograms and gauges of the store, read in one consistent transaction."""
@@ -69,16 +70,16 @@ class CountersMixin(Database):
                 counters=_read_counters(conn),
                 histograms=_read_histograms(conn),
                 running=_running_by_stage(conn),
-                queued=_value(conn, "SELECT count(*) FROM jobs WHERE state = ?", State.QUEUED),
+                queued=_value(conn, "SELECT count(*) FROM jobs WHERE state = :a", State.QUEUED),
                 oldest_in_flight=parse_time(
                     _value(
-                        conn, "SELECT min(claimed_at) FROM jobs WHERE state IN (?, ?)", *IN_FLIGHT
+                        conn, "SELECT min(claimed_at) FROM jobs WHERE state IN (:a, :b)", *IN_FLIGHT
                     )
                 ),
                 duplicates_pending=_value(conn, f"SELECT count(*) {pending}"),
                 oldest_duplicate=parse_time(_value(conn, f"SELECT min(detected_at) {pending}")),
                 last_success=parse_time(
-                    _value(conn, "SELECT max(finished_at) FROM jobs WHERE state = ?", State.DONE)
+                    _value(conn, "SELECT max(finished_at) FROM jobs WHERE state = :a", State.DONE)
                 ),
                 last_scan=parse_time(meta.get("last_scan_at")),
                 scan_interval=float(interval) if interval else None,
@@ -89,7 +90,7 @@ class CountersMixin(Database):
 
 
 def count_event(
-    conn: sqlite3.Connection,
+    conn: Connection,
     name: str,
     labels: Mapping[str, object] | None = None,
     value: int = 1,
@@ -98,57 +99,75 @@ def count_event(
     if metric is None:
         return
     key = metrics.labels_key(metrics.clean_labels(metric, labels))
-    conn.execute(
-        "INSERT INTO counters (name, labels_json, value) VALUES (?, ?, ?)"
-        " ON CONFLICT (name, labels_json) DO UPDATE SET value = value + excluded.value",
-        (name, key, int(value)),
+    # One statement: atomic on both databases, whoever else counts at the same moment.
+    run(
+        conn,
+        "INSERT INTO counters (name, labels_json, value) VALUES (:name, :key, :value)"
+        " ON CONFLICT (name, labels_json) DO UPDATE SET value = counters.value + excluded.value",
+        {"name": name, "key": key, "value": int(value)},
     )
 
 
 def observe_value(
-    conn: sqlite3.Connection, name: str, value: float, labels: Mapping[str, object] | None = None
+    conn: Connection, name: str, value: float, labels: Mapping[str, object] | None = None
 ) -> None:
     metric = metrics.event_metric(name, metrics.Kind.HISTOGRAM)
     if metric is None:
         return
-    key = metrics.labels_key(metrics.clean_labels(metric, labels))
-    row = conn.execute(
-        "SELECT buckets_json, count, sum FROM observations WHERE name = ? AND labels_json = ?",
-        (name, key),
-    ).fetchone()
-    buckets, count, total = ({}, 0, 0.0) if row is None else (json.loads(row[0]), row[1], row[2])
+    series = {"name": name, "key": metrics.labels_key(metrics.clean_labels(metric, labels))}
+    # Make sure the series' row exists, then lock it: two writers adding to the
+    # same buckets take turns instead of one overwriting the other's sum.
+    run(
+        conn,
+        "INSERT INTO observations (name, labels_json, buckets_json, count, sum)"
+        " VALUES (:name, :key, '{}', 0, 0) ON CONFLICT (name, labels_json) DO NOTHING",
+        series,
+    )
+    where = " FROM observations WHERE name = :name AND labels_json = :key"
+    stored, count, total = run(
+        conn, "SELECT buckets_json, count, sum" + where + locked(conn), series
+    ).one()
+    buckets = json.loads(stored)
     bucket = metrics.bucket_of(metric, value)
     buckets[bucket] = buckets.get(bucket, 0) + 1
-    conn.execute(
-        "INSERT OR REPLACE INTO observations (name, labels_json, buckets_json, count, sum)"
-        " VALUES (?, ?, ?, ?, ?)",
-        (name, key, json.dumps(buckets, sort_keys=True), count + 1, total + value),
+    run(
+        conn,
+        "UPDATE observations SET buckets_json = :buckets, count = :count, sum = :sum"
+        " WHERE name = :name AND labels_json = :key",
+        {
+            **series,
+            "buckets": json.dumps(buckets, sort_keys=True),
+            "count": count + 1,
+            "sum": total + value,
+        },
     )
 
 
-def _read_counters(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
+def _read_counters(conn: Connection) -> dict[str, dict[str, int]]:
     counters: dict[str, dict[str, int]] = {}
-    for name, key, value in conn.execute("SELECT name, labels_json, value FROM counters"):
+    for name, key, value in run(conn, "SELECT name, labels_json, value FROM counters"):
         counters.setdefault(name, {})[key] = value
     return counters
 
 
 def _read_histograms(
-    conn: sqlite3.Connection,
+    conn: Connection,
 ) -> dict[str, dict[str, tuple[dict[str, int], int, float]]]:
     histograms: dict[str, dict[str, tuple[dict[str, int], int, float]]] = {}
-    rows = conn.execute("SELECT name, labels_json, buckets_json, count, sum FROM observations")
+    rows = run(conn, "SELECT name, labels_json, buckets_json, count, sum FROM observations")
     for name, key, buckets, count, total in rows:
         histograms.setdefault(name, {})[key] = (json.loads(buckets), count, total)
     return histograms
 
 
-def _running_by_stage(conn: sqlite3.Connection) -> dict[str, int]:
-    rows = conn.execute(
-        "SELECT stage, count(*) FROM jobs WHERE state = ? GROUP BY stage", (State.RUNNING,)
+def _running_by_stage(conn: Connection) -> dict[str, int]:
+    rows = run(
+        conn,
+        "SELECT stage, count(*) FROM jobs WHERE state = :running GROUP BY stage",
+        {"running": State.RUNNING},
     )
     return {stage: n for stage, n in rows}
 
 
-def _value(conn: sqlite3.Connection, sql: str, *params: str):
-    return conn.execute(sql, params).fetchone()[0]
+def _value(conn: Connection, sql: str, *params: str):
+    return run(conn, sql, dict(zip("ab", params, strict=False))).scalar()

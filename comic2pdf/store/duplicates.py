@@ -1,10 +1,11 @@
 """Held duplicates in the store: the held files and the decisions taken on them."""
 
-import sqlite3
 from pathlib import Path
 
+from sqlalchemy import Connection
+
 from comic2pdf.errors import DecisionError
-from comic2pdf.store.connection import Database
+from comic2pdf.store.connection import Database, locked, run
 from comic2pdf.store.counters import count_event
 from comic2pdf.store.records import Duplicate, DuplicateAction, timestamp
 
@@ -17,10 +18,11 @@ class DuplicatesMixin(Database):
     ) -> Duplicate:
         """Record a held file; adding the same ``held_path`` again returns the existing row."""
         with self._write() as conn:
-            conn.execute(
+            run(
+                conn,
                 "INSERT INTO duplicates (job_key, held_path, incoming_name, detected_at)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (held_path) DO NOTHING",
-                (job_key, str(held_path), incoming_name, timestamp()),
+                " VALUES (:key, :held, :name, :now) ON CONFLICT (held_path) DO NOTHING",
+                {"key": job_key, "held": str(held_path), "name": incoming_name, "now": timestamp()},
             )
             return _existing_duplicate(conn, held_path)
 
@@ -29,17 +31,21 @@ class DuplicatesMixin(Database):
     ) -> list[Duplicate]:
         """Held files, oldest first; pending = no decision applied yet (decided or not)."""
         conditions = []
-        params: list[str] = []
         if pending_only:
             conditions.append("applied_at IS NULL")
         if job_key is not None:
-            conditions.append("job_key = ?")
-            params.append(job_key)
+            conditions.append("job_key = :key")
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         with self._read() as conn:
-            rows = conn.execute(
-                f"SELECT * FROM duplicates{where} ORDER BY detected_at, id", params
-            ).fetchall()
+            rows = (
+                run(
+                    conn,
+                    f"SELECT * FROM duplicates{where} ORDER BY detected_at, id",
+                    {"key": job_key},
+                )
+                .mappings()
+                .all()
+            )
         return [Duplicate.from_row(row) for row in rows]
 
     def decide_duplicate(self, held: int | Path | str, action: DuplicateAction | str) -> Duplicate:
@@ -54,14 +60,16 @@ class DuplicatesMixin(Database):
             allowed = ", ".join(DuplicateAction)
             raise DecisionError(f"unknown action {action!r}; use one of {allowed}") from e
         with self._write() as conn:
-            duplicate = _existing_duplicate(conn, held)
+            duplicate = _existing_duplicate(conn, held, lock=True)
             if duplicate.applied_at is not None:
                 raise DecisionError(
                     f"{duplicate.held_path}: decision {duplicate.decision} was already applied"
                 )
-            conn.execute(
-                "UPDATE duplicates SET decision = ?, decided_at = ?, error = NULL WHERE id = ?",
-                (action, timestamp(), duplicate.id),
+            run(
+                conn,
+                "UPDATE duplicates SET decision = :action, decided_at = :now, error = NULL"
+                " WHERE id = :id",
+                {"action": action, "now": timestamp(), "id": duplicate.id},
             )
             return _existing_duplicate(conn, duplicate.id)
 
@@ -74,13 +82,14 @@ class DuplicatesMixin(Database):
             DecisionError: unknown held file, or no decision yet.
         """
         with self._write() as conn:
-            duplicate = _existing_duplicate(conn, held)
+            duplicate = _existing_duplicate(conn, held, lock=True)
             if duplicate.decision is None:
                 raise DecisionError(f"{duplicate.held_path}: no decision to apply yet")
-            cursor = conn.execute(
-                "UPDATE duplicates SET applied_at = ?, error = NULL"
-                " WHERE id = ? AND applied_at IS NULL",
-                (timestamp(), duplicate.id),
+            cursor = run(
+                conn,
+                "UPDATE duplicates SET applied_at = :now, error = NULL"
+                " WHERE id = :id AND applied_at IS NULL",
+                {"now": timestamp(), "id": duplicate.id},
             )
             if cursor.rowcount == 0:
                 return False
@@ -90,15 +99,20 @@ class DuplicatesMixin(Database):
     def record_duplicate_error(self, held: int | Path | str, message: str) -> None:
         """Record why applying a decision failed; the duplicate stays pending."""
         with self._write() as conn:
-            duplicate = _existing_duplicate(conn, held)
-            conn.execute("UPDATE duplicates SET error = ? WHERE id = ?", (message, duplicate.id))
+            duplicate = _existing_duplicate(conn, held, lock=True)
+            run(
+                conn,
+                "UPDATE duplicates SET error = :message WHERE id = :id",
+                {"message": message, "id": duplicate.id},
+            )
 
 
-def _existing_duplicate(conn: sqlite3.Connection, held: int | Path | str) -> Duplicate:
-    if isinstance(held, int):
-        row = conn.execute("SELECT * FROM duplicates WHERE id = ?", (held,)).fetchone()
-    else:
-        row = conn.execute("SELECT * FROM duplicates WHERE held_path = ?", (str(held),)).fetchone()
+def _existing_duplicate(
+    conn: Connection, held: int | Path | str, *, lock: bool = False
+) -> Duplicate:
+    column, value = ("id", held) if isinstance(held, int) else ("held_path", str(held))
+    sql = f"SELECT * FROM duplicates WHERE {column} = :value" + (locked(conn) if lock else "")
+    row = run(conn, sql, {"value": value}).mappings().first()
     if row is None:
         raise DecisionError(f"no held duplicate {held}; see 'comic2pdf duplicates list'")
     return Duplicate.from_row(row)

@@ -5,12 +5,13 @@ Every state change counts its metric events in the same transaction.
 
 import json
 import logging
-import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from comic2pdf.store.connection import Database
+from sqlalchemy import Connection
+
+from comic2pdf.store.connection import Database, locked, run
 from comic2pdf.store.counters import count_event, observe_value
 from comic2pdf.store.records import IN_FLIGHT, Job, Stage, State, timestamp
 
@@ -27,12 +28,12 @@ class JobsMixin(Database):
     def list_jobs(self, states: Iterable[State | str] | None = None) -> list[Job]:
         """Jobs in the given states (all when None), oldest first."""
         sql = "SELECT * FROM jobs"
-        params: list[str] = []
+        params: dict[str, str] = {}
         if states is not None:
-            params = [State(state) for state in states]
-            sql += f" WHERE state IN ({', '.join('?' * len(params))})"
+            params = {f"s{n}": State(state) for n, state in enumerate(states)}
+            sql += f" WHERE state IN ({', '.join(':' + name for name in params)})"
         with self._read() as conn:
-            rows = conn.execute(sql + " ORDER BY created_at, job_key", params).fetchall()
+            rows = run(conn, sql + " ORDER BY created_at, job_key", params).mappings().all()
         return [Job.from_row(row) for row in rows]
 
     def jobs_in_flight(self) -> list[Job]:
@@ -49,15 +50,22 @@ class JobsMixin(Database):
         stage = Stage(stage)
         column = f"attempts_{stage}"
         with self._write() as conn:
-            job = existing_job(conn, job_key)
+            job = existing_job(conn, job_key, lock=True)
             if not job.in_flight:
                 raise ValueError(
                     f"job {job_key} is {job.state}; only a job in flight can start {stage}"
                 )
-            conn.execute(
-                f"UPDATE jobs SET state = ?, stage = ?, {column} = {column} + 1, updated_at = ?,"
-                " run_id = coalesce(?, run_id) WHERE job_key = ?",
-                (State.RUNNING, stage, timestamp(), run_id, job_key),
+            run(
+                conn,
+                f"UPDATE jobs SET state = :state, stage = :stage, {column} = {column} + 1,"
+                " updated_at = :now, run_id = coalesce(:run_id, run_id) WHERE job_key = :key",
+                {
+                    "state": State.RUNNING,
+                    "stage": stage,
+                    "now": timestamp(),
+                    "run_id": run_id,
+                    "key": job_key,
+                },
             )
             attempt = job.attempts(stage) + 1
             if attempt > 1:
@@ -91,29 +99,29 @@ class JobsMixin(Database):
         """
         now = timestamp()
         with self._write() as conn:
-            job = existing_job(conn, job_key)
+            job = existing_job(conn, job_key, lock=True)
             if not job.in_flight:
                 log.warning(
                     "finish_job(%s): job is already %s; nothing recorded", job_key, job.state
                 )
                 return job
-            conn.execute(
-                "UPDATE jobs SET state = ?, stage = NULL, output_path = ?, pages = ?,"
-                " pages_without_text = ?, pages_skipped = ?, error_reason = NULL,"
-                " error_message = NULL,"
-                " input_path = coalesce(?, input_path), updated_at = ?, finished_at = ?"
-                " WHERE job_key = ?",
-                (
-                    State.DONE,
-                    str(output_path),
-                    pages,
-                    pages_without_text,
-                    json.dumps(list(pages_skipped), ensure_ascii=False),
-                    _optional_str(input_path),
-                    now,
-                    now,
-                    job_key,
-                ),
+            run(
+                conn,
+                "UPDATE jobs SET state = :state, stage = NULL, output_path = :output,"
+                " pages = :pages, pages_without_text = :without_text, pages_skipped = :skipped,"
+                " error_reason = NULL, error_message = NULL,"
+                " input_path = coalesce(:input_path, input_path), updated_at = :now,"
+                " finished_at = :now WHERE job_key = :key",
+                {
+                    "state": State.DONE,
+                    "output": str(output_path),
+                    "pages": pages,
+                    "without_text": pages_without_text,
+                    "skipped": json.dumps(list(pages_skipped), ensure_ascii=False),
+                    "input_path": _optional_str(input_path),
+                    "now": now,
+                    "key": job_key,
+                },
             )
             count_event(conn, "jobs_done")
             count_event(conn, "pages_processed", value=pages)
@@ -141,24 +149,24 @@ class JobsMixin(Database):
         stage = Stage(stage)
         now = timestamp()
         with self._write() as conn:
-            job = existing_job(conn, job_key)
+            job = existing_job(conn, job_key, lock=True)
             if not job.in_flight:
                 log.warning("fail_job(%s): job is already %s; nothing recorded", job_key, job.state)
                 return job
-            conn.execute(
-                "UPDATE jobs SET state = ?, stage = ?, error_reason = ?, error_message = ?,"
-                " input_path = coalesce(?, input_path), updated_at = ?, finished_at = ?"
-                " WHERE job_key = ?",
-                (
-                    State.FAILED,
-                    stage,
-                    reason,
-                    message,
-                    _optional_str(input_path),
-                    now,
-                    now,
-                    job_key,
-                ),
+            run(
+                conn,
+                "UPDATE jobs SET state = :state, stage = :stage, error_reason = :reason,"
+                " error_message = :message, input_path = coalesce(:input_path, input_path),"
+                " updated_at = :now, finished_at = :now WHERE job_key = :key",
+                {
+                    "state": State.FAILED,
+                    "stage": stage,
+                    "reason": reason,
+                    "message": message,
+                    "input_path": _optional_str(input_path),
+                    "now": now,
+                    "key": job_key,
+                },
             )
             count_event(conn, "jobs_failed", {"stage": stage, "reason": reason})
             observe_value(
@@ -169,23 +177,26 @@ class JobsMixin(Database):
     def set_input_path(self, job_key: str, input_path: Path | str) -> None:
         """Record where the input is now, after moving it."""
         with self._write() as conn:
-            existing_job(conn, job_key)
-            conn.execute(
-                "UPDATE jobs SET input_path = ?, updated_at = ? WHERE job_key = ?",
-                (str(input_path), timestamp(), job_key),
+            existing_job(conn, job_key, lock=True)
+            run(
+                conn,
+                "UPDATE jobs SET input_path = :input_path, updated_at = :now WHERE job_key = :key",
+                {"input_path": str(input_path), "now": timestamp(), "key": job_key},
             )
 
 
 # --- statements used inside transactions ------------------------------------------------------
 
 
-def select_job(conn: sqlite3.Connection, job_key: str) -> Job | None:
-    row = conn.execute("SELECT * FROM jobs WHERE job_key = ?", (job_key,)).fetchone()
+def select_job(conn: Connection, job_key: str, *, lock: bool = False) -> Job | None:
+    """The job, or None; *lock* (in a write) keeps other writers off its row until commit."""
+    sql = "SELECT * FROM jobs WHERE job_key = :key" + (locked(conn) if lock else "")
+    row = run(conn, sql, {"key": job_key}).mappings().first()
     return Job.from_row(row) if row else None
 
 
-def existing_job(conn: sqlite3.Connection, job_key: str) -> Job:
-    job = select_job(conn, job_key)
+def existing_job(conn: Connection, job_key: str, *, lock: bool = False) -> Job:
+    job = select_job(conn, job_key, lock=lock)
     if job is None:
         raise KeyError(f"no job {job_key} in the job database")
     return job

@@ -1,8 +1,8 @@
 """Facts about the store itself, in its ``meta`` table: its instance id and the last scan."""
 
-import sqlite3
+from sqlalchemy import Connection
 
-from comic2pdf.store.connection import Database
+from comic2pdf.store.connection import Database, run
 from comic2pdf.store.records import timestamp
 
 
@@ -21,12 +21,14 @@ class MetaMixin(Database):
             return read_meta(conn)["instance_id"]
 
 
-def read_meta(conn: sqlite3.Connection) -> dict[str, str]:
-    return dict(conn.execute("SELECT key, value FROM meta").fetchall())
+def read_meta(conn: Connection) -> dict[str, str]:
+    return {key: value for key, value in run(conn, "SELECT key, value FROM meta")}
 
 
-def _set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
-    conn.execute(
-        "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (key, value),
+def _set_meta(conn: Connection, key: str, value: str) -> None:
+    run(
+        conn,
+        "INSERT INTO meta VALUES (:key, :value)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        {"key": key, "value": value},
     )

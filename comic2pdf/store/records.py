@@ -5,7 +5,7 @@ back with :func:`parse_time`.
 """
 
 import json
-import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -84,7 +84,7 @@ class Job:
     pages_skipped: tuple[str, ...] = ()
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "Job":
+    def from_row(cls, row: Mapping) -> "Job":
         values = dict(row)
         values.update(
             pages_skipped=tuple(json.loads(row["pages_skipped"] or "[]")),
@@ -134,7 +134,7 @@ class Duplicate:
     error: str | None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "Duplicate":
+    def from_row(cls, row: Mapping) -> "Duplicate":
         values = dict(row)
         values.update(
             held_path=Path(row["held_path"]),

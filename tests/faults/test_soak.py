@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 
 from comic2pdf.samples import make_comic
+from comic2pdf.store import JobDB
 from tests import hostile
 from tests.faults.ledger import (
     Ledger,
-    assert_database_intact,
     assert_no_temporaries,
     inputs_by_place,
     published_pdfs,
@@ -129,15 +129,18 @@ def drop_over_time(inbox: Path, staging: Path, ledger: Ledger) -> dict[str, int]
     return written
 
 
-def test_two_scanners_200_files_everything_accounted_for(data_dir, scanners, tmp_path):
+def test_two_scanners_200_files_everything_accounted_for(data_dir, scanners, tmp_path, job_store):
+    """Once with the job store in the data folder (SQLite), once on PostgreSQL (JOB_DB_URL)."""
     inbox = data_dir / "in"
     inbox.mkdir(parents=True)
+    store_env = {"JOB_DB_URL": job_store} if job_store.startswith("postgresql") else {}
     settings = {
         "SCAN_INTERVAL_SECONDS": "1",
         "STABLE_SECONDS": "0.5",
         "OCR_JOBS": "1",
         "MAX_JOBS_IN_FLIGHT": "4",
         "RETRY_DELAY_SECONDS": "0",
+        **store_env,
     }
     pair = [scanners(**settings), scanners(**settings)]
     ledger = Ledger(data_dir)
@@ -171,11 +174,12 @@ def test_two_scanners_200_files_everything_accounted_for(data_dir, scanners, tmp
     assert len(places["hold"]) == DUPLICATES and len(places["error"]) == HOSTILE
     assert not [p for p in pdfs if "(2)" in p.name]
     assert_no_temporaries(data_dir)
-    assert_database_intact(data_dir / "index" / "comic2pdf.sqlite3")
+    with JobDB(job_store) as db:
+        assert db.integrity_ok()
 
     done = subprocess.run(
         [str(COMIC2PDF), "metrics", "--data-dir", str(data_dir)],
-        capture_output=True, text=True, timeout=60, check=True,
+        capture_output=True, text=True, timeout=60, check=True, env={**os.environ, **store_env},
     )  # fmt: skip
     assert done.stdout  # the Prometheus text; the snapshot is what we compare
     snapshot = json.loads((data_dir / "index" / "metrics.json").read_text())
