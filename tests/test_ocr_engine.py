@@ -163,3 +163,25 @@ def test_the_engine_is_ocrmypdfs_choice_unless_another_is_named():
 
     assert isinstance(get_ocr_engine(SimpleNamespace(ocr_engine="auto")), ComicOcrEngine)
     assert get_ocr_engine(SimpleNamespace(ocr_engine="tesseract")) is None
+
+
+def test_tightly_lettered_words_stay_apart_in_the_text_layer(tmp_path):
+    import ocrmypdf
+    from ocrmypdf.font import MultiFontManager
+    from ocrmypdf.fpdf_renderer import Fpdf2PdfRenderer
+
+    from comic2pdf.ocr.engine import page_tree
+    from comic2pdf.ocr.reading import Word
+
+    # Boxes as Tesseract gives them for hand lettering: each word's box touches the next.
+    line = [("WE", 100, 140), ("THINKS", 140, 260), ("HEY", 261, 320)]
+    words = [Word(text, (left, 100, right, 128), 90.0, (0, 1)) for text, left, right in line]
+    tree = page_tree(words, width=600, height=300, dpi=72)
+    fonts = MultiFontManager(Path(ocrmypdf.__file__).parent / "data")
+    Fpdf2PdfRenderer(tree, 72, fonts).render(tmp_path / "layer.pdf")
+
+    assert page_texts(tmp_path / "layer.pdf", 1)[0].split() == ["WE", "THINKS", "HEY"]
+    # Every word still starts where it is on the art.
+    assert [box[0] for _, box in word_boxes(tmp_path / "layer.pdf")[0]] == pytest.approx(
+        [100, 140, 261], abs=0.5
+    )
