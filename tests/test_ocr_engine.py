@@ -185,3 +185,15 @@ def test_tightly_lettered_words_stay_apart_in_the_text_layer(tmp_path):
     assert [box[0] for _, box in word_boxes(tmp_path / "layer.pdf")[0]] == pytest.approx(
         [100, 140, 261], abs=0.5
     )
+
+
+def test_comic_font_confusions_are_repaired_only_to_the_one_dictionary_word_they_reach():
+    from comic2pdf.ocr.repair import english_words, repaired
+
+    known = english_words()
+    assert "dave" in known and len(known) > 10_000
+    assert repaired("“OAVE,", known) == "“DAVE,"  # D read as O
+    assert repaired("MAPE!", known) == "MADE!"  # D read as P
+    # Dictionary words, lower case, short words and numbers stay as read.
+    for text in ("HELLO", "reo", "C2", "1906", "OAVe"):
+        assert repaired(text, known) == text
