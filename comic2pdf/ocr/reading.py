@@ -99,14 +99,12 @@ def read_regions(
 ) -> list[Word]:
     """Read every region in one Tesseract run; boxes in page pixels.
 
-    A balloon is read twice in that run: as found, and widened (letters
-    touching its outline are cut off in the first, a piece of outline may
-    spoil the second); the reading with clearly more confident text wins.
+    Every region is read twice in that run: as found, and widened (letters
+    touching a balloon's outline, or a thin first letter of a line of plain
+    lettering, are cut off in the first; a piece of outline may spoil the
+    second); the reading with clearly more confident text wins.
     """
-    readings = [
-        [region, grown(region, gray.shape, by=GROW_BY)] if region.outlined else [region]
-        for region in regions
-    ]
+    readings = [[region, grown(region, gray.shape, by=GROW_BY)] for region in regions]
     variants = [variant for versions in readings for variant in versions]
     if not variants:
         return []
@@ -123,10 +121,9 @@ def read_regions(
     for word in tesseract_words(listing, psm=6, languages=languages, timeout=timeout):
         if word.confidence >= REGION_MIN_CONFIDENCE:
             read[word.line[0]].append(word)
-    words, first = [], 0
-    for versions in readings:
-        best = _better_reading(read, first, len(versions))
-        first += len(versions)
+    words = []
+    for first in range(0, len(variants), 2):
+        best = _better_reading(read, first)
         region, scale = variants[best], scales[best]
         if not read[best] or np.mean([w.confidence for w in read[best]]) < REGION_MIN_MEAN:
             continue  # art taken for lettering reads as garbage Tesseract doubts
@@ -137,10 +134,8 @@ def read_regions(
     return words
 
 
-def _better_reading(read: dict[int, list[Word]], index: int, versions: int) -> int:
+def _better_reading(read: dict[int, list[Word]], index: int) -> int:
     """*index* (the region as found) or *index* + 1 (widened), whichever read better."""
-    if versions == 1:
-        return index
     found, widened = (_confident_letters(read[i]) for i in (index, index + 1))
     return index + 1 if widened > WIDER_WINS_BY * found else index
 

@@ -51,7 +51,6 @@ class Region:
     y: int
     mask: np.ndarray  # bool, True inside the region; its shape is the region's box
     letter_height: float  # median letter height in page pixels
-    outlined: bool = False  # a balloon or box: its letters may touch the outline
 
     @property
     def box(self) -> tuple[int, int, int, int]:
@@ -97,7 +96,7 @@ def _balloon(light: np.ndarray, x: int, y: int) -> Region | None:
     typical = float(np.median(heights))
     if light.shape[0] < 2 * typical or light.shape[1] < 4 * typical:
         return None  # a speck of art with a few holes, not a balloon
-    return Region(x, y, filled, typical, outlined=True)
+    return Region(x, y, filled, typical)
 
 
 def looks_like_lettering(heights: list[int]) -> bool:
