@@ -14,7 +14,7 @@ from PIL import Image
 
 from comic2pdf.errors import OcrFailed
 from comic2pdf.ocr import OcrOptions, run_ocr
-from comic2pdf.ocr.regions import find_balloons
+from comic2pdf.ocr.regions import find_balloons, find_lettering
 from comic2pdf.rawpdf import build_raw_pdf
 from comic2pdf.samples import make_comic
 from tests.fakes import alive, fake_tesseract, path_with
@@ -122,6 +122,18 @@ def test_balloons_of_sample_pages_are_found_where_they_were_drawn(tmp_path):
                     and (x1 - x0) > 0.8 * (balloon.box[2] - balloon.box[0])
                     for x0, y0, x1, y1 in found
                 ), (balloon, found)
+
+
+def test_a_panel_whose_open_balloons_join_its_background_is_not_a_balloon():
+    # Baron Bean (1917): the balloons' tails open into the panels, so each panel is one
+    # light area with letters and figures as holes; read as one block it was garbage.
+    page = Image.open(COMICS_DEV / "pages" / "baronbean-1917.jpg").convert("L")
+    gray = np.asarray(page)
+    panel = 0.1 * gray.size  # the strip has four panels
+    assert [r.box for r in find_balloons(gray) if r.mask.size > panel] == []
+    # The first panel's lettering is then found as lettering on plain ground.
+    lettering = [region.box for region in find_lettering(gray, find_balloons(gray))]
+    assert any(x0 < 270 and y0 < 40 for x0, y0, _, _ in lettering), lettering
 
 
 def xkcd_with_fake_tesseract(tmp_path, monkeypatch, *, behaviour: str) -> tuple[Path, Path]:

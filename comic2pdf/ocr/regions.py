@@ -5,9 +5,10 @@ Classical image processing on the page in gray (numpy + OpenCV), no model:
 - **Balloons and caption boxes** are light, closed shapes whose holes are
   letters. Every connected light area (light relative to the page's paper) is
   filled; the filled shape is a balloon when its holes look like a few lines of
-  letters (many small holes of one height) and it is compact (not the page's
-  background winding between panels). A black outline only helps: it closes
-  the shape.
+  letters (many small holes of one height, covering most of its holes) and it
+  is compact (not the page's background winding between panels, nor a panel
+  whose open balloons join its background, its figures holes too). A black
+  outline only helps: it closes the shape.
 - **Lettering on plain ground** (captions without a box, strips whose balloons
   open into the sky, a title) is found from the letters themselves: dark,
   letter-sized components lying side by side in rows, grouped into blocks.
@@ -36,6 +37,9 @@ MIN_TALLEST_LETTER_PX = 40
 MAX_LETTER_WIDTH = 6
 #: A balloon holds at least this many letter-like holes.
 MIN_LETTERS = 5
+#: Letter-like holes cover at least this share of a balloon's holes: a panel
+#: whose open balloons join its background is light with holes too, mostly art.
+MIN_LETTER_SHARE = 0.6
 #: Filled shape over its bounding box: balloons and boxes are compact.
 MIN_FILL = 0.45
 #: Letters of one block: the 75th percentile of their heights is at most this
@@ -90,13 +94,24 @@ def _balloon(light: np.ndarray, x: int, y: int) -> Region | None:
     hole_share = holes.sum() / max(1, filled.sum())
     if not 0.01 <= hole_share <= 0.5:
         return None
-    heights = letter_heights(holes, max_height=light.shape[0] // 2)
-    if not looks_like_lettering(heights):
+    heights, letter_area = _letter_holes(holes, max_height=light.shape[0] // 2)
+    if not looks_like_lettering(heights) or letter_area < MIN_LETTER_SHARE * holes.sum():
         return None
     typical = float(np.median(heights))
     if light.shape[0] < 2 * typical or light.shape[1] < 4 * typical:
         return None  # a speck of art with a few holes, not a balloon
     return Region(x, y, filled, typical)
+
+
+def _letter_holes(holes: np.ndarray, *, max_height: int) -> tuple[list[int], int]:
+    """Heights of the letter-like holes, and how much area they cover together."""
+    count, _, stats, _ = cv2.connectedComponentsWithStats(holes, connectivity=8)
+    letters = [
+        (int(stats[label][3]), int(stats[label][4]))
+        for label in range(1, count)
+        if _letter_like(*(int(v) for v in stats[label][2:5]), max_height=max_height)
+    ]
+    return [height for height, _ in letters], sum(area for _, area in letters)
 
 
 def looks_like_lettering(heights: list[int]) -> bool:
