@@ -14,6 +14,7 @@ from PIL import Image
 
 from comic2pdf.errors import OcrFailed
 from comic2pdf.ocr import OcrOptions, run_ocr
+from comic2pdf.ocr.page import page_text, read_page
 from comic2pdf.ocr.regions import find_balloons, find_lettering
 from comic2pdf.rawpdf import build_raw_pdf
 from comic2pdf.samples import make_comic
@@ -134,6 +135,16 @@ def test_a_panel_whose_open_balloons_join_its_background_is_not_a_balloon():
     # The first panel's lettering is then found as lettering on plain ground.
     lettering = [region.box for region in find_lettering(gray, find_balloons(gray))]
     assert any(x0 < 270 and y0 < 40 for x0, y0, _, _ in lettering), lettering
+
+
+@pytest.mark.slow
+def test_letters_touching_a_balloons_outline_are_read(tmp_path):
+    # Little Nemo (1906): "MY! THOSE / FELLOWS / WERE EX-", the F and the W touch the
+    # outline; they were left out of the balloon and read "ELLOWS", "ERE".
+    page = Image.open(COMICS_DEV / "pages" / "littlenemo-1906-09-23.jpg").convert("L")
+    corner = np.asarray(page)[1650:2050, 0:450]
+    words = read_page(corner, languages=["eng"], timeout=60, workdir=tmp_path)
+    assert {"FELLOWS", "WERE"} <= {word.text for word in words}, page_text(words)
 
 
 def xkcd_with_fake_tesseract(tmp_path, monkeypatch, *, behaviour: str) -> tuple[Path, Path]:

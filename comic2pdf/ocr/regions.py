@@ -40,6 +40,9 @@ MIN_LETTERS = 5
 #: Letter-like holes cover at least this share of a balloon's holes: a panel
 #: whose open balloons join its background is light with holes too, mostly art.
 MIN_LETTER_SHARE = 0.6
+#: Notches of a balloon narrower than this many letter heights are letters touching
+#: its outline: they are closed into the balloon.
+CLOSE_BY = 1.2
 #: Filled shape over its bounding box: balloons and boxes are compact.
 MIN_FILL = 0.45
 #: Letters of one block: the 75th percentile of their heights is at most this
@@ -100,7 +103,20 @@ def _balloon(light: np.ndarray, x: int, y: int) -> Region | None:
     typical = float(np.median(heights))
     if light.shape[0] < 2 * typical or light.shape[1] < 4 * typical:
         return None  # a speck of art with a few holes, not a balloon
-    return Region(x, y, filled, typical)
+    return Region(x, y, closed(filled, size=CLOSE_BY * typical), typical)
+
+
+def closed(mask: np.ndarray, *, size: float) -> np.ndarray:
+    """*mask* with its notches narrower than *size* pixels filled (morphological closing).
+
+    A letter touching a balloon's outline is not a hole of its light area but a
+    notch in it: the filled shape leaves the letter out. Closing takes it back
+    in without reaching over the outline, where the shape is convex.
+    """
+    pad = max(1, round(size / 2))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pad + 1, 2 * pad + 1))
+    padded = np.pad(mask.astype(np.uint8), pad)
+    return cv2.morphologyEx(padded, cv2.MORPH_CLOSE, kernel)[pad:-pad, pad:-pad].astype(bool)
 
 
 def _letter_holes(holes: np.ndarray, *, max_height: int) -> tuple[list[int], int]:
