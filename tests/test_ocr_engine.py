@@ -220,3 +220,21 @@ def test_comic_font_confusions_are_repaired_only_to_the_one_dictionary_word_they
     # Dictionary words, lower case, short words and numbers stay as read.
     for text in ("HELLO", "reo", "C2", "1906", "OAVe"):
         assert repaired(text, known) == text
+
+
+def test_the_word_list_is_unpacked_once_then_read_from_the_cache(tmp_path, monkeypatch):
+    from comic2pdf.ocr import repair
+
+    monkeypatch.setattr(repair, "CACHE_DIR", tmp_path / "cache")
+    repair.english_words.cache_clear()
+    unpacked = repair.english_words()
+    [cached] = (tmp_path / "cache").iterdir()
+    assert cached.name.startswith("eng-words-")
+
+    def no_unpacking(traineddata):
+        raise AssertionError("unpacked again although cached")
+
+    monkeypatch.setattr(repair, "unpack_words", no_unpacking)
+    repair.english_words.cache_clear()
+    assert repair.english_words() == unpacked
+    repair.english_words.cache_clear()  # other tests get the real cache again

@@ -133,7 +133,7 @@ def line_element(line: list[Word]) -> OcrElement:
     for index, word in enumerate(line):
         left, top, right, bottom = word.box
         if index + 1 < len(line):
-            right = max(left + 1, min(right, line[index + 1].box[0] - gap))
+            right = max(left + 1, min(right, int(line[index + 1].box[0] - gap)))
         children.append(
             OcrElement(
                 ocr_class=OcrClass.WORD,
