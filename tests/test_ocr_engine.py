@@ -236,5 +236,22 @@ def test_the_word_list_is_unpacked_once_then_read_from_the_cache(tmp_path, monke
 
     monkeypatch.setattr(repair, "unpack_words", no_unpacking)
     repair.english_words.cache_clear()
-    assert repair.english_words() == unpacked
-    repair.english_words.cache_clear()  # other tests get the real cache again
+    try:
+        assert repair.english_words() == unpacked
+    finally:
+        repair.english_words.cache_clear()  # other tests get the real cache again
+
+
+def test_without_a_writable_cache_the_word_list_is_still_used(tmp_path, monkeypatch, caplog):
+    from comic2pdf.ocr import repair
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder would be")
+    monkeypatch.setattr(repair, "CACHE_DIR", blocked / "comic2pdf")
+    repair.english_words.cache_clear()
+    try:
+        with caplog.at_level("INFO", logger=repair.__name__):
+            assert "dave" in repair.english_words()
+    finally:
+        repair.english_words.cache_clear()
+    assert "not cached" in caplog.text
