@@ -99,10 +99,10 @@ def read_regions(
 ) -> list[Word]:
     """Read every region in one Tesseract run; boxes in page pixels.
 
-    Every region is read twice in that run: as found, and widened (letters
-    touching a balloon's outline, or a thin first letter of a line of plain
-    lettering, are cut off in the first; a piece of outline may spoil the
-    second); the reading with clearly more confident text wins.
+    Every region is read twice in that run: as found, and widened (a thin first
+    letter of a line of plain lettering, a letter the outline cuts, may be
+    missing from the first; a piece of outline may spoil the second); the
+    reading with clearly more confident text wins.
     """
     readings = [[region, grown(region, gray.shape, by=GROW_BY)] for region in regions]
     variants = [variant for versions in readings for variant in versions]

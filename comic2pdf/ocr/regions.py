@@ -97,7 +97,7 @@ def _balloon(light: np.ndarray, x: int, y: int) -> Region | None:
     hole_share = holes.sum() / max(1, filled.sum())
     if not 0.01 <= hole_share <= 0.5:
         return None
-    heights, letter_area = _letter_holes(holes, max_height=light.shape[0] // 2)
+    heights, letter_area = letter_components(holes, max_height=light.shape[0] // 2)
     if not looks_like_lettering(heights) or letter_area < MIN_LETTER_SHARE * holes.sum():
         return None
     typical = float(np.median(heights))
@@ -117,17 +117,6 @@ def closed(mask: np.ndarray, *, size: float) -> np.ndarray:
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pad + 1, 2 * pad + 1))
     padded = np.pad(mask.astype(np.uint8), pad)
     return cv2.morphologyEx(padded, cv2.MORPH_CLOSE, kernel)[pad:-pad, pad:-pad].astype(bool)
-
-
-def _letter_holes(holes: np.ndarray, *, max_height: int) -> tuple[list[int], int]:
-    """Heights of the letter-like holes, and how much area they cover together."""
-    count, _, stats, _ = cv2.connectedComponentsWithStats(holes, connectivity=8)
-    letters = [
-        (int(stats[label][3]), int(stats[label][4]))
-        for label in range(1, count)
-        if _letter_like(*(int(v) for v in stats[label][2:5]), max_height=max_height)
-    ]
-    return [height for height, _ in letters], sum(area for _, area in letters)
 
 
 def looks_like_lettering(heights: list[int]) -> bool:
@@ -155,12 +144,18 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
 
 def letter_heights(ink: np.ndarray, *, max_height: int) -> list[int]:
     """Heights of the letter-like components of *ink* (not specks, not long strokes)."""
+    return letter_components(ink, max_height=max_height)[0]
+
+
+def letter_components(ink: np.ndarray, *, max_height: int) -> tuple[list[int], int]:
+    """Heights of the letter-like components of *ink*, and the area they cover together."""
     count, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
-    return [
-        int(stats[label][3])
+    letters = [
+        (int(stats[label][3]), int(stats[label][4]))
         for label in range(1, count)
         if _letter_like(*(int(v) for v in stats[label][2:5]), max_height=max_height)
     ]
+    return [height for height, _ in letters], sum(area for _, area in letters)
 
 
 def _letter_like(w: int, h: int, area: int, *, max_height: int) -> bool:
