@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pikepdf
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from comic2pdf.errors import OcrFailed
 from comic2pdf.ocr import OcrOptions, run_ocr
@@ -211,7 +211,8 @@ def test_tightly_lettered_words_stay_apart_in_the_text_layer(tmp_path):
 
 
 def test_comic_font_confusions_are_repaired_only_to_the_one_dictionary_word_they_reach():
-    from comic2pdf.ocr.repair import english_words, repaired
+    from comic2pdf.ocr.repair import repaired
+    from comic2pdf.ocr.words import english_words
 
     known = english_words()
     assert "dave" in known and len(known) > 10_000
@@ -223,35 +224,47 @@ def test_comic_font_confusions_are_repaired_only_to_the_one_dictionary_word_they
 
 
 def test_the_word_list_is_unpacked_once_then_read_from_the_cache(tmp_path, monkeypatch):
-    from comic2pdf.ocr import repair
+    from comic2pdf.ocr import words
 
-    monkeypatch.setattr(repair, "CACHE_DIR", tmp_path / "cache")
-    repair.english_words.cache_clear()
-    unpacked = repair.english_words()
+    monkeypatch.setattr(words, "CACHE_DIR", tmp_path / "cache")
+    words.english_words.cache_clear()
+    unpacked = words.english_words()
     [cached] = (tmp_path / "cache").iterdir()
     assert cached.name.startswith("eng-words-")
 
     def no_unpacking(traineddata):
         raise AssertionError("unpacked again although cached")
 
-    monkeypatch.setattr(repair, "unpack_words", no_unpacking)
-    repair.english_words.cache_clear()
+    monkeypatch.setattr(words, "unpack_words", no_unpacking)
+    words.english_words.cache_clear()
     try:
-        assert repair.english_words() == unpacked
+        assert words.english_words() == unpacked
     finally:
-        repair.english_words.cache_clear()  # other tests get the real cache again
+        words.english_words.cache_clear()  # other tests get the real cache again
 
 
 def test_without_a_writable_cache_the_word_list_is_still_used(tmp_path, monkeypatch, caplog):
-    from comic2pdf.ocr import repair
+    from comic2pdf.ocr import words
 
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("a file where the cache folder would be")
-    monkeypatch.setattr(repair, "CACHE_DIR", blocked / "comic2pdf")
-    repair.english_words.cache_clear()
+    monkeypatch.setattr(words, "CACHE_DIR", blocked / "comic2pdf")
+    words.english_words.cache_clear()
     try:
-        with caplog.at_level("INFO", logger=repair.__name__):
-            assert "dave" in repair.english_words()
+        with caplog.at_level("INFO", logger=words.__name__):
+            assert "dave" in words.english_words()
     finally:
-        repair.english_words.cache_clear()
+        words.english_words.cache_clear()
     assert "not cached" in caplog.text
+
+
+@pytest.mark.slow
+def test_a_word_starting_with_a_solid_stroke_is_read(tmp_path):
+    # DejaVu Sans' l is a bar, Tesseract's I too: it read "lighthouse" at confidence 14 and,
+    # widened, "lignthouse" at 88; a dictionary word now counts as certain.
+    page = Image.new("L", (1200, 200), 255)
+    face = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 40)
+    ImageDraw.Draw(page).text((80, 60), "the lighthouse keeper kept a record", font=face)
+    scan = np.asarray(page.point(lambda v: 255 if v > 128 else 0))
+    words = read_page(scan, languages=["eng"], timeout=60, workdir=tmp_path)
+    assert "lighthouse" in page_text(words).split(), page_text(words)

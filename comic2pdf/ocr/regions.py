@@ -43,6 +43,10 @@ MIN_LETTER_SHARE = 0.6
 #: Notches of a balloon narrower than this many letter heights are letters touching
 #: its outline: they are closed into the balloon.
 CLOSE_BY = 1.2
+#: A component inking more than this share of its box is solid: art, or a stroke.
+SOLID_SHARE = 0.85
+#: A solid component at most this wide, in heights, is a stroke (l, I, 1).
+STROKE_WIDTH = 0.3
 #: Filled shape over its bounding box: balloons and boxes are compact.
 MIN_FILL = 0.45
 #: Letters of one block: the 75th percentile of their heights is at most this
@@ -190,15 +194,21 @@ def find_lettering(gray: np.ndarray, balloons: list[Region]) -> list[Region]:
 def _letter_boxes(ink: np.ndarray, *, max_height: int) -> tuple[np.ndarray, float | None]:
     """The boxes of the letter-like components of *ink*, and their median height.
 
-    Solid blobs (more than 85 % of their box inked) are art, not letters.
+    Solid blobs (more than 85 % of their box inked) are art, not letters, except
+    thin strokes (an l, an I, a 1), which join the letters around them but do not
+    count towards the lettering's height: alone, they are as likely a line of art.
     """
     count, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     letters = np.zeros_like(ink)
     heights = []
     for label in range(1, count):
         x, y, w, h, area = (int(v) for v in stats[label])
-        if _letter_like(w, h, area, max_height=max_height) and area <= 0.85 * w * h:
+        if not _letter_like(w, h, area, max_height=max_height):
+            continue
+        solid = area > SOLID_SHARE * w * h
+        if not solid or w <= STROKE_WIDTH * h:
             letters[y : y + h, x : x + w] = 1
+        if not solid:
             heights.append(h)
     return letters, (float(np.median(heights)) if len(heights) >= MIN_LETTERS else None)
 
