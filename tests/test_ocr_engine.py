@@ -77,8 +77,8 @@ def test_comic_mode_reads_real_comic_pages_far_better_than_page_mode(tmp_path):
         matched, words, found = recall.score(truth, " ".join(page_texts(final, 3)))
         scores[mode] = (matched / words, matched / max(found, 1))
     (comic_recall, comic_precision), (page_recall, _) = scores["comic"], scores["page"]
-    assert comic_recall >= 0.78, scores  # measured 0.82
-    assert comic_precision >= 0.78, scores  # measured 0.83
+    assert comic_recall >= 0.78, scores  # measured 0.81
+    assert comic_precision >= 0.78, scores  # measured 0.82
     assert comic_recall >= page_recall + 0.3, scores
 
 
