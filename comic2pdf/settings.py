@@ -68,8 +68,8 @@ class Settings(BaseSettings):
     )
     ocr_fast_raster: bool = Field(
         True,
-        description="Pages that are one JPEG reach Tesseract decoded straight from the JPEG "
-        "(at the downsampled size, if any) by our ocrmypdf plugin comic2pdf.ocr.raster; "
+        description="Pages that are one JPEG or PNG reach Tesseract decoded straight from the "
+        "image (at the downsampled size, if any) by our ocrmypdf plugin comic2pdf.ocr.raster; "
         "false = ocrmypdf's own rasterizer.",
     )
     ocr_tesseract_timeout: float = Field(

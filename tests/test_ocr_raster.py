@@ -1,4 +1,4 @@
-"""The JPEG rasterizer plugin, on raw.pdf pages, ocrmypdf's own options and real OCR."""
+"""The rasterizer plugin (JPEG and PNG pages), on raw.pdf pages, ocrmypdf's options, real OCR."""
 
 import random
 import re
@@ -20,6 +20,7 @@ from tests.fakes import REAL_TESSERACT, path_with
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 CMYK_JPEG = FIXTURES / "pages" / "baiona_cmyk.jpg"
+COMICS_DEV = Path(__file__).resolve().parents[2] / "shared" / "comics-dev"
 DPI = 300  # raw.pdf's resolution (OCR_DPI)
 BOX_TOLERANCE_PT = 2.0  # the same words' boxes differed by up to 1.4 pt
 
@@ -137,9 +138,29 @@ def test_the_plugin_is_part_of_the_job_profile():
 # --- pages and options it leaves to ocrmypdf ---------------------------------------------
 
 
-def test_png_page_falls_back(tmp_path):
-    raw = raw_pdf(tmp_path, [sample_page(tmp_path, (1600, 2400), fmt="PNG")])
-    assert rasterize(raw) is None
+def test_png_page_becomes_tesseract_sized_png_of_its_own_samples(tmp_path):
+    png = sample_page(tmp_path, (1600, 2400), fmt="PNG")
+    image = rasterize(raw_pdf(tmp_path, [png]))
+    assert image.size == (800, 1200) and round(image.info["dpi"][0]) == 150
+    expected = Image.open(png).convert("RGB").resize((800, 1200), Image.Resampling.BICUBIC)
+    assert image.tobytes() == expected.tobytes()
+
+
+def test_icc_profiled_gray_png_keeps_its_samples(tmp_path):
+    """xkcd's strip: a gray PNG with an ICC profile and gamma. Rendered with them, its
+    lettering came out lighter and comic mode lost 3 of the strip's 59 words."""
+    strip = COMICS_DEV / "pages" / "xkcd-0327.png"
+    raw = raw_pdf(tmp_path, [strip])
+    with pikepdf.open(raw) as pdf:
+        assert page_image(pdf).ColorSpace[0] == pikepdf.Name.ICCBased
+    image = rasterize(raw, raster_device="pnggray")
+    assert image.tobytes() == Image.open(strip).convert("L").tobytes()
+
+
+def test_palette_png_falls_back(tmp_path):
+    palette = tmp_path / "palette.png"
+    Image.open(sample_page(tmp_path, (1600, 2400))).quantize(16).save(palette)
+    assert rasterize(raw_pdf(tmp_path, [palette])) is None
 
 
 def test_cmyk_jpeg_falls_back(tmp_path):

@@ -4,7 +4,8 @@
 exit (``exits``); ``options`` builds the command line. Plugins loaded in the
 child with ``--plugin``: ``comic2pdf.ocr.progress`` (progress lines),
 ``comic2pdf.ocr.raster`` (fast rasterizing) and ``comic2pdf.ocr.engine`` (the
-comic OCR engine of ``OCR_MODE=comic``, built on ``regions`` and ``reading``).
+comic OCR engine of ``OCR_MODE=comic``: ``page`` reads with ``regions``,
+``reading`` and ``repair``, with Tesseract's word list from ``words``).
 """
 
 from comic2pdf.ocr.exits import error_for_exit

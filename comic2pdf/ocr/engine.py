@@ -28,6 +28,8 @@ from comic2pdf.ocr.reading import Word
 
 log = logging.getLogger(__name__)
 
+#: Least gap between two words of a line in the text layer, in line heights.
+MIN_GAP = 0.2
 #: Resolution assumed for an image that declares none (ocrmypdf's rasters always do).
 FALLBACK_DPI = 72.0
 
@@ -100,28 +102,50 @@ class ComicOcrEngine(OcrEngine):
 
 
 def page_tree(words: list[Word], *, width: int, height: int, dpi: float) -> OcrElement:
-    """ocrmypdf's tree for a page: one line element per line read, its words inside."""
-    lines = [
-        OcrElement(
-            ocr_class=OcrClass.LINE,
-            bbox=_union(line),
-            children=[
-                OcrElement(
-                    ocr_class=OcrClass.WORD,
-                    bbox=BoundingBox(*word.box),
-                    text=word.text,
-                    confidence=word.confidence / 100,
-                )
-                for word in line
-            ],
-        )
-        for line in lines_of(words)
-    ]
+    """ocrmypdf's tree for a page: one line element per line read, its words inside.
+
+    Text extractors (pdftotext, viewers' search) split words by the gaps
+    between the placed glyphs, as fractions of the font size, not by the spaces
+    ocrmypdf writes; the tree is shaped so that they find the words as read
+    (see ``line_element``).
+    """
+    lines = [line_element(line) for line in lines_of(words)]
     return OcrElement(
         ocr_class=OcrClass.PAGE,
         bbox=BoundingBox(0, 0, width, height),
         dpi=dpi,
         children=lines,
+    )
+
+
+def line_element(line: list[Word]) -> OcrElement:
+    """One line of words, spaced so that text extractors keep its words apart.
+
+    Lettering is often spaced tightly: where Tesseract's boxes of two words
+    (nearly) touch, an extractor joins them ("we THINKS" became "weTHINKS"),
+    whatever space ocrmypdf writes between them. Each word's box therefore ends
+    at least ``MIN_GAP`` line heights before the next word (only the invisible
+    text's width changes, the word still starts where it is on the art).
+    """
+    box = _union(line)
+    gap = MIN_GAP * (box.bottom - box.top)
+    children = []
+    for index, word in enumerate(line):
+        left, top, right, bottom = word.box
+        if index + 1 < len(line):
+            right = max(left + 1, min(right, int(line[index + 1].box[0] - gap)))
+        children.append(
+            OcrElement(
+                ocr_class=OcrClass.WORD,
+                bbox=BoundingBox(left, top, right, bottom),
+                text=word.text,
+                confidence=word.confidence / 100,
+            )
+        )
+    return OcrElement(
+        ocr_class=OcrClass.LINE,
+        bbox=box,
+        children=children,
     )
 
 

@@ -1,4 +1,4 @@
-"""Read one comic page: its regions first, then the rest of the page."""
+"""Read one comic page: its regions first, then the rest of the page; repair the words."""
 
 import logging
 from collections.abc import Sequence
@@ -17,6 +17,7 @@ from comic2pdf.ocr.regions import (
     letter_heights,
     paper_level,
 )
+from comic2pdf.ocr.repair import repair_words
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def read_page(
         )
     except StageTimeout as e:
         log.warning("%s: the rest of this page stays without text", e)
-    return words
+    return repair_words(words, languages=languages)
 
 
 def drop_specks(regions: list[Region]) -> list[Region]:

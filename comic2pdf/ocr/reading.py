@@ -33,6 +33,7 @@ import numpy as np
 from comic2pdf import proc
 from comic2pdf.errors import OcrFailed
 from comic2pdf.ocr.regions import Region, grown
+from comic2pdf.ocr.words import is_known, known_words
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,8 @@ MARGIN_PX = 20
 REST_MIN_CONFIDENCE = 75.0
 #: A region whose words average below this confidence is art read as letters: dropped.
 REGION_MIN_MEAN = 50.0
-#: Words inside regions below this confidence are dropped (near-certain noise).
+#: Words inside regions below this confidence are dropped (near-certain noise), unless
+#: they are dictionary words: Tesseract doubts a word over a glyph that is both l and I.
 REGION_MIN_CONFIDENCE = 20.0
 #: Largest image (pixels) the rest-of-page pass gives Tesseract.
 REST_MAX_PIXELS = 3_000_000
@@ -99,14 +101,12 @@ def read_regions(
 ) -> list[Word]:
     """Read every region in one Tesseract run; boxes in page pixels.
 
-    A balloon is read twice in that run: as found, and widened (letters
-    touching its outline are cut off in the first, a piece of outline may
-    spoil the second); the reading with clearly more confident text wins.
+    Every region is read twice in that run: as found, and widened (a thin first
+    letter of a line of plain lettering, a letter the outline cuts, may be
+    missing from the first; a piece of outline may spoil the second); the
+    reading with clearly more confident text wins.
     """
-    readings = [
-        [region, grown(region, gray.shape, by=GROW_BY)] if region.outlined else [region]
-        for region in regions
-    ]
+    readings = [[region, grown(region, gray.shape, by=GROW_BY)] for region in regions]
     variants = [variant for versions in readings for variant in versions]
     if not variants:
         return []
@@ -119,14 +119,14 @@ def read_regions(
         paths.append(path)
     listing = workdir / "regions.txt"
     listing.write_text("".join(f"{path}\n" for path in paths), encoding="utf-8")
+    known = known_words(languages)
     read: dict[int, list[Word]] = {index: [] for index in range(len(variants))}
     for word in tesseract_words(listing, psm=6, languages=languages, timeout=timeout):
-        if word.confidence >= REGION_MIN_CONFIDENCE:
+        if word.confidence >= REGION_MIN_CONFIDENCE or is_known(word.text, known):
             read[word.line[0]].append(word)
-    words, first = [], 0
-    for versions in readings:
-        best = _better_reading(read, first, len(versions))
-        first += len(versions)
+    words = []
+    for first in range(0, len(variants), 2):
+        best = _better_reading(read, first, known)
         region, scale = variants[best], scales[best]
         if not read[best] or np.mean([w.confidence for w in read[best]]) < REGION_MIN_MEAN:
             continue  # art taken for lettering reads as garbage Tesseract doubts
@@ -137,17 +137,22 @@ def read_regions(
     return words
 
 
-def _better_reading(read: dict[int, list[Word]], index: int, versions: int) -> int:
+def _better_reading(read: dict[int, list[Word]], index: int, known: frozenset[str]) -> int:
     """*index* (the region as found) or *index* + 1 (widened), whichever read better."""
-    if versions == 1:
-        return index
-    found, widened = (_confident_letters(read[i]) for i in (index, index + 1))
+    found, widened = (_confident_letters(read[i], known) for i in (index, index + 1))
     return index + 1 if widened > WIDER_WINS_BY * found else index
 
 
-def _confident_letters(words: list[Word]) -> float:
-    """How much text a reading holds, weighted by Tesseract's confidence."""
-    return sum(len(_WORDISH.findall(word.text)) * word.confidence / 100 for word in words)
+def _confident_letters(words: list[Word], known: frozenset[str]) -> float:
+    """How much text a reading holds, weighted by Tesseract's confidence.
+
+    A dictionary word counts as certain, whatever Tesseract's confidence: one
+    reading's "lighthouse" at 14 beat another's "lignthouse" at 88.
+    """
+    certainty = [1.0 if is_known(word.text, known) else word.confidence / 100 for word in words]
+    return sum(
+        len(_WORDISH.findall(word.text)) * sure for word, sure in zip(words, certainty, strict=True)
+    )
 
 
 def read_rest(

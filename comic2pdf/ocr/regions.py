@@ -5,9 +5,10 @@ Classical image processing on the page in gray (numpy + OpenCV), no model:
 - **Balloons and caption boxes** are light, closed shapes whose holes are
   letters. Every connected light area (light relative to the page's paper) is
   filled; the filled shape is a balloon when its holes look like a few lines of
-  letters (many small holes of one height) and it is compact (not the page's
-  background winding between panels). A black outline only helps: it closes
-  the shape.
+  letters (many small holes of one height, covering most of its holes) and it
+  is compact (not the page's background winding between panels, nor a panel
+  whose open balloons join its background, its figures holes too). A black
+  outline only helps: it closes the shape.
 - **Lettering on plain ground** (captions without a box, strips whose balloons
   open into the sky, a title) is found from the letters themselves: dark,
   letter-sized components lying side by side in rows, grouped into blocks.
@@ -36,6 +37,16 @@ MIN_TALLEST_LETTER_PX = 40
 MAX_LETTER_WIDTH = 6
 #: A balloon holds at least this many letter-like holes.
 MIN_LETTERS = 5
+#: Letter-like holes cover at least this share of a balloon's holes: a panel
+#: whose open balloons join its background is light with holes too, mostly art.
+MIN_LETTER_SHARE = 0.6
+#: Notches of a balloon narrower than this many letter heights are letters touching
+#: its outline: they are closed into the balloon.
+CLOSE_BY = 1.2
+#: A component inking more than this share of its box is solid: art, or a stroke.
+SOLID_SHARE = 0.85
+#: A solid component at most this wide, in heights, is a stroke (l, I, 1).
+STROKE_WIDTH = 0.3
 #: Filled shape over its bounding box: balloons and boxes are compact.
 MIN_FILL = 0.45
 #: Letters of one block: the 75th percentile of their heights is at most this
@@ -51,7 +62,6 @@ class Region:
     y: int
     mask: np.ndarray  # bool, True inside the region; its shape is the region's box
     letter_height: float  # median letter height in page pixels
-    outlined: bool = False  # a balloon or box: its letters may touch the outline
 
     @property
     def box(self) -> tuple[int, int, int, int]:
@@ -91,13 +101,26 @@ def _balloon(light: np.ndarray, x: int, y: int) -> Region | None:
     hole_share = holes.sum() / max(1, filled.sum())
     if not 0.01 <= hole_share <= 0.5:
         return None
-    heights = letter_heights(holes, max_height=light.shape[0] // 2)
-    if not looks_like_lettering(heights):
+    heights, letter_area = letter_components(holes, max_height=light.shape[0] // 2)
+    if not looks_like_lettering(heights) or letter_area < MIN_LETTER_SHARE * holes.sum():
         return None
     typical = float(np.median(heights))
     if light.shape[0] < 2 * typical or light.shape[1] < 4 * typical:
         return None  # a speck of art with a few holes, not a balloon
-    return Region(x, y, filled, typical, outlined=True)
+    return Region(x, y, closed(filled, size=CLOSE_BY * typical), typical)
+
+
+def closed(mask: np.ndarray, *, size: float) -> np.ndarray:
+    """*mask* with its notches narrower than *size* pixels filled (morphological closing).
+
+    A letter touching a balloon's outline is not a hole of its light area but a
+    notch in it: the filled shape leaves the letter out. Closing takes it back
+    in without reaching over the outline, where the shape is convex.
+    """
+    pad = max(1, round(size / 2))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pad + 1, 2 * pad + 1))
+    padded = np.pad(mask.astype(np.uint8), pad)
+    return cv2.morphologyEx(padded, cv2.MORPH_CLOSE, kernel)[pad:-pad, pad:-pad].astype(bool)
 
 
 def looks_like_lettering(heights: list[int]) -> bool:
@@ -125,12 +148,18 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
 
 def letter_heights(ink: np.ndarray, *, max_height: int) -> list[int]:
     """Heights of the letter-like components of *ink* (not specks, not long strokes)."""
+    return letter_components(ink, max_height=max_height)[0]
+
+
+def letter_components(ink: np.ndarray, *, max_height: int) -> tuple[list[int], int]:
+    """Heights of the letter-like components of *ink*, and the area they cover together."""
     count, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
-    return [
-        int(stats[label][3])
+    letters = [
+        (int(stats[label][3]), int(stats[label][4]))
         for label in range(1, count)
         if _letter_like(*(int(v) for v in stats[label][2:5]), max_height=max_height)
     ]
+    return [height for height, _ in letters], sum(area for _, area in letters)
 
 
 def _letter_like(w: int, h: int, area: int, *, max_height: int) -> bool:
@@ -165,15 +194,21 @@ def find_lettering(gray: np.ndarray, balloons: list[Region]) -> list[Region]:
 def _letter_boxes(ink: np.ndarray, *, max_height: int) -> tuple[np.ndarray, float | None]:
     """The boxes of the letter-like components of *ink*, and their median height.
 
-    Solid blobs (more than 85 % of their box inked) are art, not letters.
+    Solid blobs (more than 85 % of their box inked) are art, not letters, except
+    thin strokes (an l, an I, a 1), which join the letters around them but do not
+    count towards the lettering's height: alone, they are as likely a line of art.
     """
     count, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     letters = np.zeros_like(ink)
     heights = []
     for label in range(1, count):
         x, y, w, h, area = (int(v) for v in stats[label])
-        if _letter_like(w, h, area, max_height=max_height) and area <= 0.85 * w * h:
+        if not _letter_like(w, h, area, max_height=max_height):
+            continue
+        solid = area > SOLID_SHARE * w * h
+        if not solid or w <= STROKE_WIDTH * h:
             letters[y : y + h, x : x + w] = 1
+        if not solid:
             heights.append(h)
     return letters, (float(np.median(heights)) if len(heights) >= MIN_LETTERS else None)
 
