@@ -4,6 +4,7 @@ On the session's real Prefect API (a temporary server), real archives, real
 ocrmypdf and Tesseract; faults through fake programs on PATH.
 """
 
+import json
 import shutil
 from pathlib import Path
 
@@ -174,7 +175,7 @@ def hanging_7zip(folder: Path, pid_log: Path) -> Path:
 
 def test_a_task_time_limit_ends_timed_out_with_an_artifact(data_dir, tmp_path, monkeypatch):
     """Prefect's own time limit of prep (no child process of ours to time out there)."""
-    comic = make_comic(tmp_path / "Stuck.cbz", title="Stuck", pages=1, seed=27).path
+    comic = make_comic(data_dir / "in" / "Stuck.cbz", title="Stuck", pages=1, seed=27).path
     comic.write_bytes(comic.read_bytes()[:-200])  # zipfile refuses it: 7-Zip is tried
     pid_log = tmp_path / "pids"
     monkeypatch.setenv("PATH", path_with(hanging_7zip(tmp_path / "bin", pid_log)))
@@ -192,6 +193,8 @@ def test_a_task_time_limit_ends_timed_out_with_an_artifact(data_dir, tmp_path, m
     assert "Timed out: Stuck.cbz" in artifact["data"] and "| reason | timeout |" in artifact["data"]
     assert not [line for line in run_logs(state.state_details.flow_run_id) if "Traceback" in line]
     assert alive([int(pid) for pid in pid_log.read_text().split()]) == []
+    error = json.loads((data_dir / "error" / "Stuck.cbz.error.json").read_text())
+    assert error["reason"] == "timeout" and error["stage"] == "prep"
 
 
 def test_prefects_flow_time_limit_ends_timed_out_with_an_artifact(data_dir, tmp_path, monkeypatch):
@@ -293,3 +296,41 @@ def test_convert_comic_parameters_have_types_and_descriptions():
         "path": "string", "out_dir": "string", "lang": "string", "force_reprocess": "boolean",
     }  # fmt: skip
     assert all(len(p["description"]) > 20 for p in properties.values()), properties
+
+
+def scan_runs() -> list:
+    """The scan-inbox runs without a deployment (called directly, as here), newest first."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["scan-inbox"])),
+            sort=FlowRunSort.START_TIME_DESC,
+            limit=200,
+        )
+    return [run for run in runs if run.deployment_id is None]
+
+
+def test_idle_scans_say_so_and_only_the_latest_stays(data_dir, monkeypatch):
+    from flows.scan import scan_inbox
+
+    monkeypatch.setenv("STABLE_SECONDS", "0")
+    states = [scan_inbox(return_state=True) for _ in range(3)]
+
+    assert [(s.type.value, s.name) for s in states] == [("COMPLETED", "Idle")] * 3
+    assert states[-1].message == "nothing to start; 0 file(s) in in/ not yet stable"
+    assert states[-1].result().started == 0
+    idle_runs = [run for run in scan_runs() if run.state_name == "Idle"]
+    assert [run.id for run in idle_runs] == [states[-1].state_details.flow_run_id]
+
+    make_comic(data_dir / "in" / "Arrived.cbz", title="Arrived", pages=1, seed=28)
+    busy = scan_inbox(return_state=True)
+    after = scan_inbox(return_state=True)
+
+    assert busy.name == "Completed" and busy.result().outcomes == {"done": 1}
+    assert after.name == "Idle"
+    names = {run.id: run.state_name for run in scan_runs()}
+    assert names[busy.state_details.flow_run_id] == "Completed"  # a scan that did work stays
+    assert [i for i, name in names.items() if name == "Idle"] == [after.state_details.flow_run_id]
