@@ -13,31 +13,29 @@ from comic2pdf.store import Duplicate, DuplicateAction, JobDB
 from tasks.report import publish_summary
 
 
-def held_message(name: str, job_key: str, settings: Settings) -> str:
-    """One line for the run's state: what *name* duplicates and where it waits."""
-    with JobDB(settings.db_path) as db:
-        existing = db.get_job(job_key)
-    what = f"{existing.input_name} ({existing.state})" if existing else f"job {job_key}"
-    return (
-        f"{name} duplicates {what}; held in {hold_folder(job_key, settings)} until decided "
-        f"(comic2pdf duplicates resolve {job_key[:16]} ACTION)"
-    )
+def report_held(name: str, job_key: str, settings: Settings) -> str:
+    """Publish a held duplicate's artifact; return the one-line message of its run's state.
 
-
-def report_held(name: str, job_key: str, settings: Settings) -> None:
-    """The held duplicate's artifact: what it duplicates and every way to decide."""
+    The artifact says what the file duplicates and every way to decide.
+    """
     with JobDB(settings.db_path) as db:
         existing = db.get_job(job_key)
         held = [d for d in db.list_duplicates(job_key=job_key) if d.incoming_name == name]
+    folder = hold_folder(job_key, settings)
     rows: dict[str, object] = {
         "input": name,
-        "held as": held[-1].held_path if held else hold_folder(job_key, settings),
+        "held as": held[-1].held_path if held else folder,
         "duplicate of": existing.input_name if existing else "?",
         "existing job": existing.state if existing else "not in the job database",
         "existing output": (existing.output_path if existing else None) or "none",
         "jobKey": job_key,
     }
     publish_summary(name, f"Held: {name} is a duplicate", rows, decide_commands(job_key, settings))
+    what = f"{existing.input_name} ({existing.state})" if existing else f"job {job_key}"
+    return (
+        f"{name} duplicates {what}; held in {folder} until decided "
+        f"(comic2pdf duplicates resolve {job_key[:16]} ACTION)"
+    )
 
 
 def decide_commands(job_key: str, settings: Settings) -> str:
@@ -68,7 +66,9 @@ def report_decided(
     with JobDB(settings.db_path) as db:
         records = db.list_duplicates(pending_only=False, job_key=before[0].job_key)
     now = {record.id: record for record in records}
-    made = "; ".join(str(path) for path in results) or "nothing (the held file is gone)"
+    made = "; ".join(str(path) for path in results) or (
+        "the held file deleted" if action is DuplicateAction.DISCARD else "nothing"
+    )
     for duplicate in before:
         record = now.get(duplicate.id, duplicate)
         failed = record.applied_at is None and record.error

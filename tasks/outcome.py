@@ -17,7 +17,7 @@ from prefect.states import Completed, Failed, State
 from comic2pdf.errors import ComicError, StageTimeout
 from comic2pdf.pipeline.job import ConvertResult
 from comic2pdf.settings import Settings, load_settings
-from tasks.held import held_message, report_held
+from tasks.held import report_held
 from tasks.report import summarize, summarize_failure
 
 #: The state name of a held duplicate's run; filter on it in the UI to find them.
@@ -29,11 +29,8 @@ TIMED_OUT = "TimedOut"
 def ended(archive: Path, result: ConvertResult, settings: Settings) -> State:
     """The run's state for a comic that was converted, held, or skipped."""
     if result.outcome == "duplicate" and result.job_key:
-        name = result.input.name
-        report_held(name, result.job_key, settings)
-        return Completed(
-            name=HELD, message=held_message(name, result.job_key, settings), data=result
-        )
+        message = report_held(result.input.name, result.job_key, settings)
+        return Completed(name=HELD, message=message, data=result)
     if result.outcome == "done":
         summarize(archive, result, settings)
         message = (
@@ -41,7 +38,8 @@ def ended(archive: Path, result: ConvertResult, settings: Settings) -> State:
             f"({result.pages_without_text} without text) in {result.seconds:.1f} s"
         )
         return Completed(message=message, data=result)
-    return Completed(message=f"{archive.name}: {result.outcome}", data=result)
+    # skipped: another run holds the file's claim and converts it
+    return Completed(message=f"{archive.name}: {result.outcome}, another run has it", data=result)
 
 
 def failed(archive: Path, error: ComicError, settings: Settings) -> State:

@@ -22,28 +22,11 @@ from tests import test_convert_cli
 from tests.conftest import task_run_counts
 from tests.fakes import alive, fake_tesseract, path_with
 from tests.test_convert_cli import run_cli
-from tests.test_convert_flow import run_artifacts
+from tests.test_convert_flow import run_artifacts, run_logs
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 #: The fixture ``env`` of the CLI tests: a user's environment without a Prefect API.
 user_environment = test_convert_cli.env
-
-
-def run_logs(flow_run_id) -> list[str]:
-    """The run's log lines as the UI shows them (message with its traceback, if any)."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
-    from prefect.client.schemas.sorting import LogSort
-    from prefect.logging.handlers import APILogHandler
-
-    APILogHandler().flush()  # logs go to the API in batches
-    with get_client(sync_client=True) as client:
-        logs = client.read_logs(
-            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])),
-            sort=LogSort.TIMESTAMP_ASC,
-            limit=200,
-        )
-    return [log.message for log in logs]
 
 
 def markdown_of(flow_run_id) -> dict:
@@ -122,25 +105,6 @@ def test_a_conversion_logs_the_ocrmypdf_command_and_stage_times(tmp_path, user_e
     assert "Postprocessing..." in logs  # ocrmypdf's own lines
     # Not a line per page: the comic engine's Tesseract runs stay out.
     assert not [line for line in logs if "running tesseract" in line], logs
-
-
-def test_retries_exhausted_on_our_error_log_no_traceback(data_dir, tmp_path, monkeypatch):
-    pid_log = tmp_path / "pids"
-    monkeypatch.setenv(
-        "PATH", path_with(fake_tesseract(tmp_path / "bin", behaviour="hang", pid_log=pid_log))
-    )
-    monkeypatch.setenv("OCR_TIMEOUT_SECONDS", "3")
-    monkeypatch.setenv("MAX_ATTEMPTS_OCR", "2")
-    comic = make_comic(tmp_path / "Slow.cbz", title="Slow", pages=1, seed=22)
-
-    state = convert_comic(path=str(comic.path), return_state=True)
-
-    assert state.is_failed() and state.name == "TimedOut"
-    assert state.message.startswith("timeout: ")
-    logs = run_logs(state.state_details.flow_run_id)
-    assert [line for line in logs if "Retries are exhausted" in line], logs
-    assert not [line for line in logs if "Traceback" in line], logs
-    assert "Timed out: Slow.cbz" in markdown_of(state.state_details.flow_run_id)["data"]
 
 
 def test_an_unexpected_error_keeps_its_traceback(data_dir, tmp_path, monkeypatch):
