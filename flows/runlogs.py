@@ -6,8 +6,10 @@ Prefect's logging setup: the commands, stage timings and ocrmypdf's own lines
 (all INFO) were dropped. Prefect's engines log every exception a task or flow
 raises with its traceback; for our errors (``ComicError``: a reason and a
 message that says what to do) and for time limits (a ``TimeoutError``: Prefect's
-own, reason ``timeout``) the message line stays and the traceback goes.
-Anything else keeps its traceback: that is a bug to find.
+own, reason ``timeout``) the message line stays and the traceback goes, and
+the engine's closing "Engine execution exited with unexpected exception" (a
+deployment run whose flow returned Failed) is left out: the run's state says it
+all. Anything else keeps its traceback and that line: that is a bug to find.
 """
 
 import logging
@@ -23,6 +25,8 @@ ENGINE_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
 
 #: Failures that are explained by their message: no traceback in the run logs.
 EXPECTED = (ComicError, TimeoutError)
+#: What Prefect's engine logs when a deployment run's flow ended Failed (flow_engine.run_flow).
+ENGINE_EXIT = "Engine execution exited with unexpected exception"
 
 
 class NoTracebackForOurErrors(logging.Filter):
@@ -30,6 +34,8 @@ class NoTracebackForOurErrors(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and isinstance(record.exc_info[1], EXPECTED):
+            if record.getMessage() == ENGINE_EXIT:
+                return False
             record.exc_info = None
             record.exc_text = None
         return True
