@@ -14,7 +14,7 @@ from pathlib import Path
 
 from comic2pdf import tools
 from comic2pdf.display import display_for
-from comic2pdf.errors import ComicError
+from comic2pdf.errors import ComicError, StageTimeout
 from comic2pdf.inbox import is_inside
 from comic2pdf.pipeline import events
 from comic2pdf.pipeline.job import ConvertResult, require_file
@@ -66,10 +66,16 @@ def _with_prefect(paths: list[Path], args: argparse.Namespace) -> Iterator[Outco
     hide_run_logs(verbose=args.verbose)
     for path in paths:
         try:
-            out_dir = str(args.out) if args.out else None
-            yield path, convert_comic(path=str(require_file(path)), out_dir=out_dir, lang=args.lang)
+            out_dir = str(args.out) if args.out else ""
+            result = convert_comic(
+                path=str(require_file(path)), out_dir=out_dir, lang=args.lang or ""
+            )
         except ComicError as e:
             yield path, e
+        except TimeoutError as e:  # Prefect's own time limit of the flow run
+            yield path, StageTimeout(f"the conversion ran past its time limit ({e})", path=path)
+        else:
+            yield path, result
 
 
 def log_to(handler: logging.Handler, *, verbose: bool) -> None:

@@ -66,7 +66,7 @@ def run(
     args = [os.fspath(part) for part in argv]
     name = name or Path(args[0]).name
     tool_log = logging.getLogger(f"comic2pdf.tool.{name}")
-    log.info("running: %s", subprocess.list2cmdline(args))
+    log.info("running %s: %s", name, subprocess.list2cmdline(args))
     started = time.monotonic()
     proc = subprocess.Popen(  # noqa: S603 - argv list, no shell
         args,
@@ -124,7 +124,7 @@ def stream(
     args = [os.fspath(part) for part in argv]
     name = name or Path(args[0]).name
     tool_log = logging.getLogger(f"comic2pdf.tool.{name}")
-    log.info("running: %s", subprocess.list2cmdline(args))
+    log.info("running %s: %s", name, subprocess.list2cmdline(args))
     started = time.monotonic()
     proc = subprocess.Popen(  # noqa: S603 - argv list, no shell
         args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -33,13 +33,15 @@ from comic2pdf.pipeline.job import (
     Job,
     checked_job_key,
     convert_one_shot,
+    require_file,
     run_stages,
 )
 from comic2pdf.pipeline.stages import Prepared, Recognised
 from comic2pdf.settings import Settings, load_settings
 from comic2pdf.store import JobDB, State
+from flows.runlogs import readable_run_logs
 from tasks.limits import OCR_LIMIT, PREP_LIMIT, stage_slot
-from tasks.report import summarize, summarize_failure
+from tasks.outcome import as_comic_error, ended, failed, report_flow_timeout
 from tasks.stages import finalize, ocr, prep
 
 
@@ -226,35 +228,50 @@ def convert_inbox_file(path: Path, settings: Settings, *, force: bool) -> Conver
         claim.release()
 
 
-@flow(name="convert-comic", flow_run_name=run_name, log_prints=True)
+@flow(
+    name="convert-comic",
+    flow_run_name=run_name,
+    log_prints=True,
+    on_failure=[report_flow_timeout],
+)
 def convert_comic(
-    path: str, out_dir: str | None = None, lang: str | None = None, force_reprocess: bool = False
+    path: str, out_dir: str = "", lang: str = "", force_reprocess: bool = False
 ) -> ConvertResult:
-    """Convert the comic archive at *path* into a searchable PDF.
+    """Convert one comic archive into a searchable PDF.
 
-    Inside DATA_DIR the file is an inbox job (claimed, recorded, moved to
-    archive/ or error/); elsewhere it is converted in place into *out_dir*
-    (default DATA_DIR/out). *force_reprocess* converts a held duplicate again.
+    Ends Completed (named Held for a duplicate waiting for a decision), or
+    Failed / TimedOut with ``reason: message`` as its state message; each with
+    an artifact saying what happened and what to do (README "Prefect UI").
+
+    Args:
+        path: The archive (.cbz, .cbr, .cb7, .cbt) to convert. Inside DATA_DIR (in/, hold/) it
+            is an inbox job: claimed, recorded, and moved to archive/, error/ or hold/.
+            Anywhere else it is converted where it is and left there.
+        out_dir: Folder for the PDF of a file outside DATA_DIR; empty: DATA_DIR/out.
+        lang: Tesseract languages, e.g. eng+fra; empty: the OCR_LANG setting.
+        force_reprocess: Convert a held duplicate again, as a new generation of its job
+            (what the FORCE_REPROCESS decision does).
     """
-    settings = load_settings(ocr_lang=lang)
+    readable_run_logs()
+    settings = load_settings(ocr_lang=lang or None)
     archive = Path(path).absolute()
     try:
-        if is_inside(archive, settings.data_dir):
-            result = convert_inbox_file(archive, settings, force=force_reprocess)
-        else:
-            result = convert_one_shot(
-                archive,
-                Path(out_dir or settings.out_dir),
-                settings,
-                PrefectStages(settings, record=False),
-            )
-    except ComicError as e:
-        get_run_logger().error("%s", e)
-        summarize_failure(archive, e, settings)
-        raise
-    summarize(archive, result, settings)
-    get_run_logger().info(
-        "%s: %s → %s: %d pages (%d without text) in %.1f s", archive.name, result.outcome,
-        result.output, result.pages, result.pages_without_text, result.seconds,
-    )  # fmt: skip
-    return result
+        if not is_inside(archive, settings.in_dir) and not is_inside(
+            archive, settings.incoming_dir
+        ):
+            require_file(archive)  # an inbox file gone missing was taken by another scan
+        result = _convert(archive, out_dir, settings, force=force_reprocess)
+    except (ComicError, TimeoutError) as e:  # TimeoutError: a task's time limit in Prefect
+        error = e if isinstance(e, ComicError) else as_comic_error(e, archive)
+        get_run_logger().error("%s", error)
+        return failed(archive, error, settings)  # type: ignore[return-value]
+    state = ended(archive, result, settings)
+    get_run_logger().info("%s", state.message)
+    return state  # type: ignore[return-value]
+
+
+def _convert(archive: Path, out_dir: str, settings: Settings, *, force: bool) -> ConvertResult:
+    if is_inside(archive, settings.data_dir):
+        return convert_inbox_file(archive, settings, force=force)
+    stages = PrefectStages(settings, record=False)
+    return convert_one_shot(archive, Path(out_dir or settings.out_dir), settings, stages)

@@ -16,6 +16,7 @@ from prefect.runtime import flow_run
 from comic2pdf import duplicates
 from comic2pdf.settings import Settings, load_settings
 from comic2pdf.store import DuplicateAction
+from flows.runlogs import readable_run_logs
 from tasks.duplicates import apply_decision_files, apply_duplicate_decision
 
 
@@ -44,6 +45,7 @@ def resolve_duplicate(job_key: str, action: DuplicateAction) -> list[str]:
         action: USE_EXISTING_RESULT copies the existing PDF under the held file's name and
             archives it; DISCARD deletes the held file; FORCE_REPROCESS converts it again.
     """
+    readable_run_logs()
     settings = load_settings()
     results = apply_duplicate_decision(job_key, action, settings, convert_again)
     return [str(path) for path in results]

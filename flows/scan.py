@@ -25,6 +25,7 @@ from comic2pdf.settings import Settings, load_settings
 from comic2pdf.store import JobDB
 from flows.convert import convert_comic
 from flows.duplicates import apply_pending_decisions
+from flows.idle import idle
 from tasks.limits import pass_slots
 
 
@@ -88,6 +89,10 @@ def scan_inbox() -> ScanReport:
     """One pass over the inbox; every started conversion is waited for."""
     settings = load_settings()
     ensure_layout(settings)
+    if not has_work(settings):  # a scheduled scan that finds nothing: flows/idle.py
+        after_scan(settings)
+        waiting = waiting_files(settings)
+        return idle(ScanReport(waiting=waiting), waiting=waiting)  # type: ignore[return-value]
     apply_pending_decisions(settings)
     sweep_work_dirs(settings)
     paths = inputs_to_start(settings)

@@ -15,6 +15,7 @@ from comic2pdf import duplicates
 from comic2pdf.errors import ComicError, DecisionError
 from comic2pdf.settings import Settings
 from comic2pdf.store import DuplicateAction, JobDB
+from tasks.held import report_decided
 
 
 @task(name="apply-decision", cache_policy=NO_CACHE)
@@ -36,9 +37,14 @@ def apply_duplicate_decision(
                 f"nothing is held for job key {job_key}; see 'comic2pdf duplicates list'"
             )
         get_run_logger().info("%s for %d held file(s) of %s", action, len(held), job_key)
-        return duplicates.apply_decision(
-            job_key, action, settings=settings, db=db, reprocess=reprocess
-        )
+        results: list[Path] = []
+        try:
+            results = duplicates.apply_decision(
+                job_key, action, settings=settings, db=db, reprocess=reprocess
+            )
+        finally:  # what was decided reaches the UI, applied or not
+            report_decided(held, action, results, settings)
+        return results
 
 
 @task(name="apply-pending-decisions", cache_policy=NO_CACHE)
@@ -61,6 +67,7 @@ def apply_decision_files(settings: Settings, reprocess: Callable[[Path], object]
                 continue
             if action is None:
                 continue  # removed since the folder was listed
+            held = duplicates.held_files(job_key, settings=settings, db=db)
             try:
                 results = duplicates.apply_decision(
                     job_key, action, settings=settings, db=db, reprocess=reprocess
@@ -69,7 +76,9 @@ def apply_decision_files(settings: Settings, reprocess: Callable[[Path], object]
                 # Deliberate: one decision that fails (recorded on its held files)
                 # must not stop the scan or the other decisions.
                 logger.error("%s for %s not applied: %s", action, job_key, e)
+                report_decided(held, action, [], settings)
                 continue
+            report_decided(held, action, results, settings)
             logger.info("%s for %s applied: %s", action, job_key, [str(p) for p in results])
             applied += 1
     return applied

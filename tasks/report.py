@@ -13,9 +13,11 @@ from prefect.artifacts import (
     create_progress_artifact,
     update_progress_artifact,
 )
+from prefect.context import FlowRunContext, TaskRunContext
 
 from comic2pdf import jobkey
-from comic2pdf.errors import ComicError
+from comic2pdf.duplicates import strip_timestamp
+from comic2pdf.errors import ComicError, InputMissing, StageTimeout
 from comic2pdf.inbox import is_inside
 from comic2pdf.pipeline.job import ConvertResult, job_profile
 from comic2pdf.settings import Settings
@@ -24,7 +26,11 @@ log = logging.getLogger(__name__)
 
 
 def artifact_key(name: str) -> str:
-    """Prefect artifact keys allow lowercase letters, digits and dashes only."""
+    """The key of a comic's artifacts: one per input name, a held file's included.
+
+    Prefect artifact keys allow lowercase letters, digits and dashes only.
+    """
+    name = strip_timestamp(name)
     return "comic2pdf-" + (re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "comic")
 
 
@@ -103,7 +109,13 @@ def table(rows: dict[str, object]) -> str:
 
 
 def publish_summary(name: str, title: str, rows: dict[str, object], advice: str = "") -> None:
-    """A markdown artifact for the run: what happened to *name* and what to do next."""
+    """A markdown artifact for the run: what happened to *name* and what to do next.
+
+    Outside a flow or task run (a task's ``.fn`` called directly) there is no
+    run to show it on, and nothing is sent.
+    """
+    if FlowRunContext.get() is None and TaskRunContext.get() is None:
+        return
     markdown = f"## {title}\n\n{table(rows)}\n"
     if advice:
         markdown += f"\n{advice}\n"
@@ -111,43 +123,52 @@ def publish_summary(name: str, title: str, rows: dict[str, object], advice: str 
 
 
 def summarize(archive: Path, result: ConvertResult, settings: Settings) -> None:
-    """The run's final artifact: what came out of *archive*, or why nothing did."""
-    if result.outcome == "done":
-        rows = {
-            "input": archive.name,
-            "output": result.output,
-            "pages": result.pages,
-            "pages without text": result.pages_without_text,
-            "pages skipped": "; ".join(result.pages_skipped) or "none",
-            "pages repaired": "; ".join(result.page_warnings) or "none",
-            "input size": f"{archive.stat().st_size if archive.exists() else '?'} bytes",
-            "output size": f"{result.output.stat().st_size} bytes" if result.output else "?",
-            "seconds": f"{result.seconds:.1f}",
-            "jobKey": result.job_key,
-            "profile": jobkey.canonical_json(job_profile(settings)),
-        }
-        publish_summary(archive.name, f"Converted {archive.name}", rows)
-    elif result.outcome == "duplicate":
-        publish_summary(
-            archive.name,
-            f"Duplicate: {archive.name} was held",
-            {"input": archive.name, "jobKey": result.job_key, "held in": settings.hold_dir},
-            "Decide with `comic2pdf duplicates resolve JOBKEY ACTION`, a `decision.json` in the "
-            "hold folder, or the `resolve-duplicate` deployment "
-            "(USE_EXISTING_RESULT, DISCARD, FORCE_REPROCESS).",
-        )
+    """The artifact of a converted comic: what came out of *archive*."""
+    rows = {
+        "input": archive.name,
+        "output": result.output,
+        "pages": result.pages,
+        "pages without text": result.pages_without_text,
+        "pages skipped": "; ".join(result.pages_skipped) or "none",
+        "pages repaired": "; ".join(result.page_warnings) or "none",
+        "input size": f"{archive.stat().st_size if archive.exists() else '?'} bytes",
+        "output size": f"{result.output.stat().st_size} bytes" if result.output else "?",
+        "seconds": f"{result.seconds:.1f}",
+        "jobKey": result.job_key,
+        "profile": jobkey.canonical_json(job_profile(settings)),
+    }
+    publish_summary(archive.name, f"Converted {archive.name}", rows)
 
 
 def summarize_failure(archive: Path, error: ComicError, settings: Settings) -> None:
-    advice = (
-        "Broken input: fix or replace the file, then drop it into in/ again."
-        if not error.retryable
-        else "Every attempt failed; see the task logs. Drop the file into in/ again to retry."
+    """The artifact of a failed comic: the reason, where the input is, what to do."""
+    title, advice = _failure_advice(archive.name, error)
+    if isinstance(error, InputMissing):
+        where: object = "nowhere"
+    else:
+        where = settings.error_dir if is_inside(archive, settings.data_dir) else archive.parent
+    rows = {
+        "input": archive,
+        "reason": error.reason,
+        "message": error.message,
+        "input now in": where,
+    }
+    publish_summary(archive.name, title, rows, advice)
+
+
+def _failure_advice(name: str, error: ComicError) -> tuple[str, str]:
+    """The artifact's title and what to do next, by kind of failure."""
+    if isinstance(error, InputMissing):
+        return f"Failed: {name} (not_found)", "Check the path: there was nothing to convert."
+    if isinstance(error, StageTimeout):
+        return f"Timed out: {name}", (
+            "A time limit ended the run (PREP_TIMEOUT_SECONDS, OCR_TIMEOUT_SECONDS or the "
+            "flow's timeout): raise it for comics this large, then drop the file into in/ again."
+        )
+    if not error.retryable:
+        return f"Failed: {name} ({error.reason})", (
+            "Broken input: fix or replace the file, then drop it into in/ again."
+        )
+    return f"Failed: {name} ({error.reason})", (
+        "Every attempt failed; see the task logs. Drop the file into in/ again to retry."
     )
-    publish_summary(
-        archive.name,
-        f"Failed: {archive.name} ({error.reason})",
-        {"input": archive.name, "reason": error.reason, "message": error.message,
-         "input now in": settings.error_dir if is_inside(archive, settings.data_dir) else archive},
-        advice,
-    )  # fmt: skip

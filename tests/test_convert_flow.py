@@ -52,6 +52,23 @@ def run_artifacts(flow_run_id) -> list[dict]:
     return response.json()
 
 
+def run_logs(flow_run_id) -> list[str]:
+    """The run's log lines as the UI shows them (message with its traceback, if any)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.client.schemas.sorting import LogSort
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()  # logs go to the API in batches
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])),
+            sort=LogSort.TIMESTAMP_ASC,
+            limit=200,
+        )
+    return [log.message for log in logs]
+
+
 def test_the_ui_gets_progress_and_a_summary(data_dir, tmp_path):
     comic = make_comic(tmp_path / "Shown.cbz", title="Shown", pages=2, seed=8)
     state = convert_comic(path=str(comic.path), return_state=True)
@@ -104,6 +121,10 @@ def test_hung_tesseract_times_out_retries_then_fails(data_dir, tmp_path, monkeyp
     state = convert_comic(path=str(comic.path), return_state=True)
     with pytest.raises(StageTimeout):
         state.result()
+    assert state.name == "TimedOut" and state.message.startswith("timeout: ")
+    logs = run_logs(state.state_details.flow_run_id)
+    assert [line for line in logs if "Retries are exhausted" in line], logs
+    assert not [line for line in logs if "Traceback" in line], logs  # an expected failure
     assert task_run_counts(state.state_details.flow_run_id)["ocr"] == 2
     pids = [int(pid) for pid in pid_log.read_text().split()]
     assert len(pids) == 2  # one hung tesseract per attempt, each killed

@@ -33,6 +33,7 @@ from deployments.build import build_deployments
 from deployments.render import render
 from tests.conftest import BIN, prefect_server_running, start_process
 from tests.fakes import path_with
+from tests.test_convert_flow import run_logs
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOWS = {"convert-comic", "scan-inbox", "push-metrics", "resolve-duplicate"}
@@ -404,8 +405,27 @@ def test_serve_registers_and_runs_the_schedules(prefect_server, tmp_path):
         scan = next(d for d in deployments if d.entrypoint == "flows.scan.scan_inbox")
         # The first scheduled scan runs in the serving process (started in tmp_path).
         run = wait_for_run(first_run_of(scan.id, prefect_server.log, timeout=60), timeout=60)
+        refused = refuse_random_bytes(deployments, tmp_path)
     finally:
         kill_group(serve, grace=15)
     log = (tmp_path / "serve.log").read_text()
     assert run.state.is_completed(), f"{run.state}\n{log[-3000:]}"
+    assert run.state.name == "Idle"  # nothing in the inbox
     assert (tmp_path / "data" / "in").is_dir()
+    # A deployment run of random bytes: a few readable lines, no traceback (issue #13).
+    assert refused.state.message.startswith("not_an_archive: "), refused.state
+    logs = run_logs(refused.id)
+    assert len(logs) <= 5 and not [line for line in logs if "Traceback" in line], logs
+    assert not [line for line in logs if "unexpected" in line], logs
+
+
+def refuse_random_bytes(deployments: list, folder: Path):
+    """Run convert-comic's deployment on a .cbz of random bytes; the run once final."""
+    noise = folder / "noise.cbz"
+    noise.write_bytes(bytes(range(256)) * 16)
+    convert = next(d for d in deployments if d.entrypoint == "flows.convert.convert_comic")
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run_from_deployment(convert.id, parameters={"path": str(noise)})
+    run = wait_for_run(run.id, timeout=90)
+    time.sleep(3)  # the serving process sends a run's last log lines as it ends
+    return run

@@ -27,6 +27,7 @@ from comic2pdf.errors import DecisionError, OcrFailed
 from comic2pdf.settings import Settings, load_settings
 from comic2pdf.store import ClaimStatus, DuplicateAction, JobDB, State
 from tasks.duplicates import apply_decision_files
+from tests.test_convert_flow import run_artifacts
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "a" * 64 + "__" + "b" * 64
@@ -478,8 +479,13 @@ def test_scan_helper_applies_decision_files(settings, db, held):
         return apply_pending_decisions(settings)
 
     decide_by_file(settings, '{"action": "DISCARD"}')
-    assert scan_like() == 1
+    state = scan_like(return_state=True)
+    assert state.result() == 1
     assert not held.exists() and (held.parent / APPLIED_DECISION_FILE).exists()
+    (decided,) = run_artifacts(state.state_details.flow_run_id)  # the UI hears of it
+    assert decided["key"] == "comic2pdf-copy-01-cbz"  # the held comic's own artifact key
+    assert "Decided: Copy 01.cbz → DISCARD" in decided["data"]
+    assert "| result | the held file deleted |" in decided["data"]
 
 
 # --- the CLI -------------------------------------------------------------------------------------

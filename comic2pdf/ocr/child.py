@@ -9,6 +9,7 @@ by kill -9) the whole group is killed: Linux sends us SIGTERM
 """
 
 import ctypes
+import logging
 import os
 import signal
 import sys
@@ -52,6 +53,9 @@ def parse_argv(argv: list[str]) -> tuple[int, list[str]]:
 def main(argv: list[str] | None = None) -> int:
     parent_pid, ocr_args = parse_argv(sys.argv[1:] if argv is None else argv)
     die_with_parent(parent_pid)
+    # The comic engine runs Tesseract twice a page; a command line per page
+    # would drown the run logs (README "Prefect UI"). Their failures still show.
+    logging.getLogger("comic2pdf.proc").setLevel(logging.WARNING)
     from ocrmypdf.__main__ import run  # imported late: it is slow and only needed here
 
     return int(run(ocr_args))

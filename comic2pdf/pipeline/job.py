@@ -5,7 +5,10 @@ Two runners exist: Prefect tasks with retries, timeouts and global slots
 this same sequence.
 """
 
+import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -18,6 +21,8 @@ from comic2pdf.errors import InputMissing
 from comic2pdf.pipeline.stages import Prepared, Recognised, ocr_options
 from comic2pdf.publish import output_name, remove_tree
 from comic2pdf.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class ConvertResult(BaseModel):
@@ -91,12 +96,24 @@ def run_stages(job: Job, settings: Settings, stages: Stages) -> tuple[Path, Prep
     work = job.work(settings)
     work.mkdir(parents=True, exist_ok=True)
     try:
-        prepared = stages.prep(job)
-        recognised = stages.ocr(job, prepared)
-        return stages.finalize(job, recognised, prepared.pages), prepared, recognised
+        with _timed(job, "prep"):
+            prepared = stages.prep(job)
+        with _timed(job, "ocr"):
+            recognised = stages.ocr(job, prepared)
+        with _timed(job, "finalize"):
+            output = stages.finalize(job, recognised, prepared.pages)
+        return output, prepared, recognised
     finally:
         if settings.keep_work_dir_days == 0:  # else the janitor deletes it later
             remove_tree(work)
+
+
+@contextmanager
+def _timed(job: Job, stage: str) -> Iterator[None]:
+    """Log how long *stage* took, its attempts included, once it succeeded."""
+    started = time.monotonic()
+    yield
+    log.info("%s: %s done in %.1f s", job.archive.name, stage, time.monotonic() - started)
 
 
 def convert_one_shot(
