@@ -18,7 +18,7 @@ def report_held(name: str, job_key: str, settings: Settings) -> str:
 
     The artifact says what the file duplicates and every way to decide.
     """
-    with JobDB(settings.db_path) as db:
+    with JobDB.from_settings(settings) as db:
         existing = db.get_job(job_key)
         held = [d for d in db.list_duplicates(job_key=job_key) if d.incoming_name == name]
     folder = hold_folder(job_key, settings)
@@ -63,7 +63,7 @@ def report_decided(
     """A new version of each decided file's artifact: the decision and what it made."""
     if not before:
         return
-    with JobDB(settings.db_path) as db:
+    with JobDB.from_settings(settings) as db:
         records = db.list_duplicates(pending_only=False, job_key=before[0].job_key)
     now = {record.id: record for record in records}
     made = "; ".join(str(path) for path in results) or (
