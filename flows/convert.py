@@ -9,15 +9,18 @@ No ``from __future__ import annotations`` here: it breaks pydantic flow
 parameters on Prefect >= 3.5 (PrefectHQ/prefect#19447).
 """
 
+import contextlib
 import time
 from pathlib import Path
 
 from prefect import flow, get_run_logger
+from prefect.exceptions import TerminationSignal
 from prefect.runtime import flow_run
+from prefect.states import Cancelled
 
 from comic2pdf import jobkey
 from comic2pdf.duplicates import hold_duplicate
-from comic2pdf.errors import ComicError, message_of, reason_of
+from comic2pdf.errors import ComicError, JobCancelled, message_of, reason_of
 from comic2pdf.inbox import (
     Claim,
     claim_file,
@@ -28,6 +31,7 @@ from comic2pdf.inbox import (
     take_over,
 )
 from comic2pdf.pipeline.attempts import stage_limits
+from comic2pdf.pipeline.interrupt import stop_when
 from comic2pdf.pipeline.job import (
     ConvertResult,
     Job,
@@ -36,10 +40,12 @@ from comic2pdf.pipeline.job import (
     run_stages,
 )
 from comic2pdf.pipeline.stages import Prepared, Recognised
+from comic2pdf.publish import remove_tree
 from comic2pdf.settings import Settings, load_settings
 from comic2pdf.store import JobDB, State
-from tasks.limits import OCR_LIMIT, PREP_LIMIT, stage_slot
 from tasks.report import summarize, summarize_failure
+from tasks.runs import CHECK_SECONDS, cancel_requested, current_run
+from tasks.slots import stage_slot
 from tasks.stages import finalize, ocr, prep
 
 
@@ -49,9 +55,9 @@ def run_name() -> str:
 
 
 class PrefectStages:
-    """The stages as Prefect tasks with the retries and time limits of *settings*.
+    """The stages as Prefect tasks with the retries of *settings* (time limits: tasks/stages.py).
 
-    Recorded (inbox) jobs hold a slot of the stage's global concurrency limit;
+    Recorded (inbox) jobs hold a slot of the stage's bound (``tasks.slots``);
     one-shot conversions run one after another in their process and take none.
     """
 
@@ -60,26 +66,25 @@ class PrefectStages:
         self.record = record
         self.limits = stage_limits(settings)
 
-    def _options(self, stage: str) -> dict[str, float | None]:
-        limit = self.limits[stage]
+    def _options(self, stage: str) -> dict[str, float]:
         return {
-            "retries": limit.attempts - 1,
+            "retries": self.limits[stage].attempts - 1,
             "retry_delay_seconds": self.settings.retry_delay_seconds,
-            # For OCR our own subprocess timeout fires first and kills the process
-            # group; Prefect's is the backstop.
-            "timeout_seconds": limit.timeout,
         }
+
+    def _slot(self, stage: str) -> contextlib.AbstractContextManager[None]:
+        return stage_slot(stage, self.settings) if self.record else contextlib.nullcontext()
 
     def prep(self, job: Job) -> Prepared:
         job_key = job.key if self.record else None
-        with stage_slot(PREP_LIMIT, self.settings, take=self.record):
+        with self._slot("prep"):
             return prep.with_options(**self._options("prep"))(
                 job.archive, job.work(self.settings), job.identity, self.settings, job_key
             )
 
     def ocr(self, job: Job, prepared: Prepared) -> Recognised:
         job_key = job.key if self.record else None
-        with stage_slot(OCR_LIMIT, self.settings, take=self.record):
+        with self._slot("ocr"):
             return ocr.with_options(**self._options("ocr"))(prepared, self.settings, job_key)
 
     def finalize(self, job: Job, recognised: Recognised, pages: int) -> Path:
@@ -150,6 +155,12 @@ def fail(claim: Claim, key: str, settings: Settings, error: BaseException) -> No
         db.set_input_path(key, placed)
 
 
+def cancelled(claim: Claim, key: str, settings: Settings, error: JobCancelled) -> None:
+    """A cancelled job: its scratch removed, the input in error/ with reason ``cancelled``."""
+    remove_tree(settings.work_dir / key)
+    fail(claim, key, settings, error)
+
+
 def finish(claim: Claim, key: str, settings: Settings, **done: object) -> Path:
     with JobDB(settings.db_path) as db:
         db.finish_job(key, input_path=claim.path, **done)  # type: ignore[arg-type]
@@ -198,6 +209,14 @@ def convert_claimed(claim: Claim, settings: Settings, *, force: bool) -> Convert
         output, prepared, recognised = run_stages(
             job, settings, PrefectStages(settings, record=True)
         )
+    except TerminationSignal:
+        # The worker stops a cancelled deployment run with SIGTERM, raised here by
+        # Prefect; proc.run has already killed the OCR process group on its way.
+        cancelled(claim, key, settings, JobCancelled(f"{claim.path.name}: the run was stopped"))
+        raise
+    except JobCancelled as e:
+        cancelled(claim, key, settings, e)
+        raise
     except Exception as e:
         fail(claim, key, settings, e)
         raise
@@ -226,6 +245,18 @@ def convert_inbox_file(path: Path, settings: Settings, *, force: bool) -> Conver
         claim.release()
 
 
+def stopped_on_cancel(name: str) -> contextlib.AbstractContextManager[None]:
+    """Stop this conversion when its run is cancelled, if no worker does it.
+
+    A deployment run's worker stops it (SIGTERM); a subflow in a scan's thread
+    watches its own state instead, and stops within CHECK_SECONDS.
+    """
+    run = current_run()
+    if run is None or run.deployment_id is not None:
+        return contextlib.nullcontext()
+    return stop_when(lambda: cancel_requested(run.id), every=CHECK_SECONDS, what=name)
+
+
 @flow(name="convert-comic", flow_run_name=run_name, log_prints=True)
 def convert_comic(
     path: str, out_dir: str | None = None, lang: str | None = None, force_reprocess: bool = False
@@ -239,15 +270,19 @@ def convert_comic(
     settings = load_settings(ocr_lang=lang)
     archive = Path(path).absolute()
     try:
-        if is_inside(archive, settings.data_dir):
-            result = convert_inbox_file(archive, settings, force=force_reprocess)
-        else:
-            result = convert_one_shot(
-                archive,
-                Path(out_dir or settings.out_dir),
-                settings,
-                PrefectStages(settings, record=False),
-            )
+        with stopped_on_cancel(archive.name):
+            if is_inside(archive, settings.data_dir):
+                result = convert_inbox_file(archive, settings, force=force_reprocess)
+            else:
+                result = convert_one_shot(
+                    archive,
+                    Path(out_dir or settings.out_dir),
+                    settings,
+                    PrefectStages(settings, record=False),
+                )
+    except JobCancelled as e:
+        get_run_logger().warning("%s", e)
+        return Cancelled(message=str(e))  # type: ignore[return-value]
     except ComicError as e:
         get_run_logger().error("%s", e)
         summarize_failure(archive, e, settings)

@@ -7,7 +7,8 @@ import pytest
 
 from comic2pdf import proc
 from comic2pdf.errors import EncryptedArchive, OcrFailed, StageTimeout
-from comic2pdf.pipeline.attempts import StageLimit, attempt, stage_limits, time_limit
+from comic2pdf.pipeline.attempts import StageLimit, attempt, stage_limits
+from comic2pdf.pipeline.interrupt import time_limit
 from comic2pdf.settings import load_settings
 from tests.fakes import alive
 
