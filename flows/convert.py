@@ -57,14 +57,17 @@ def run_name() -> str:
 class PrefectStages:
     """The stages as Prefect tasks with the retries of *settings* (time limits: tasks/stages.py).
 
-    Recorded (inbox) jobs hold a slot of the stage's bound (``tasks.slots``);
-    one-shot conversions run one after another in their process and take none.
+    Recorded (inbox) jobs hold a slot of the stage's bound (``tasks.slots``): the
+    server's for a deployment run, this process's otherwise. One-shot conversions
+    run one after another in their process and take none.
     """
 
     def __init__(self, settings: Settings, *, record: bool) -> None:
         self.settings = settings
         self.record = record
         self.limits = stage_limits(settings)
+        run = current_run()
+        self.shared = run is not None and run.deployment_id is not None
 
     def _options(self, stage: str) -> dict[str, float]:
         return {
@@ -73,7 +76,9 @@ class PrefectStages:
         }
 
     def _slot(self, stage: str) -> contextlib.AbstractContextManager[None]:
-        return stage_slot(stage, self.settings) if self.record else contextlib.nullcontext()
+        if not self.record:
+            return contextlib.nullcontext()
+        return stage_slot(stage, self.settings, shared=self.shared)
 
     def prep(self, job: Job) -> Prepared:
         job_key = job.key if self.record else None

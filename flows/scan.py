@@ -19,11 +19,12 @@ from uuid import UUID
 from prefect import flow, get_run_logger, tags
 from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
+from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled
 from pydantic import BaseModel
 
 from comic2pdf.duplicates import pending_decisions
-from comic2pdf.errors import JobCancelled
+from comic2pdf.errors import JobCancelled, SettingsError
 from comic2pdf.inbox import (
     ensure_layout,
     expired_work_dirs,
@@ -117,17 +118,7 @@ def _convert_subflow(path: Path) -> str:
 
 def convert_on_pool(paths: list[Path], settings: Settings) -> dict[str, str]:
     """Each input a run of the CONVERT_DEPLOYMENT deployment, for any worker of its pool."""
-    started = {
-        run_deployment(
-            settings.convert_deployment,
-            parameters={"path": str(path)},
-            flow_run_name=f"convert-{path.stem}",
-            tags=[TAG],
-            timeout=0,  # started, not waited for here: they run side by side
-            as_subflow=True,
-        ).id: path.name
-        for path in paths
-    }
+    started = {_start_run(path, settings.convert_deployment): path.name for path in paths}
     ended: dict[UUID, FlowRun] = {}
 
     def all_ended() -> bool:
@@ -136,6 +127,24 @@ def convert_on_pool(paths: list[Path], settings: Settings) -> dict[str, str]:
 
     _wait(all_ended)
     return {name: _ending(ended.get(run_id)) for run_id, name in started.items()}
+
+
+def _start_run(path: Path, deployment: str) -> UUID:
+    try:
+        run = run_deployment(
+            deployment,
+            parameters={"path": str(path)},
+            flow_run_name=f"convert-{path.stem}",
+            tags=[TAG],
+            timeout=0,  # started, not waited for here: they run side by side
+            as_subflow=True,
+        )
+    except ObjectNotFound:
+        raise SettingsError(
+            f"CONVERT_DEPLOYMENT={deployment}: no such deployment; register it (make deploy) "
+            "or unset CONVERT_DEPLOYMENT to convert in the scan's process"
+        ) from None
+    return run.id
 
 
 def _ending(run: FlowRun | None) -> str:

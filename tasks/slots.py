@@ -1,20 +1,20 @@
 """Bounds on the stages running at once (PREP_CONCURRENCY, OCR_CONCURRENCY), crash-proof.
 
-Two cases, chosen by whether Prefect has a real server (PREFECT_API_URL):
+Two cases, by where the conversion runs:
 
-- **A server** (``prefect server start``: workers, ``comic2pdf serve`` against it,
-  several hosts): Prefect global concurrency limits ``comic2pdf-prep`` and
-  ``comic2pdf-ocr``, taken with a lease. The holder renews its lease while it
-  works; a holder killed with ``kill -9`` stops renewing, and the server's
-  repossessor frees its slot once the lease is past (LEASE_SECONDS, the
-  shortest lease Prefect's API grants, plus the repossessor's 15 s loop).
-- **No server** (the embedded default: ``comic2pdf scan`` with Prefect's
-  temporary server): the conversions are subflows in the one process that
-  scans, so a process-local semaphore bounds them. Nothing is written to
-  Prefect's database, so nothing can stay taken after a crash. Prefect's own
-  limits cannot do this here: the temporary server runs no repossessor and
-  keeps its leases in memory, so a killed scan's slots stayed taken in
-  ``$PREFECT_HOME/prefect.db`` forever (issue #13).
+- **A deployment run** (on a worker: its own process, perhaps on another host):
+  Prefect global concurrency limits ``comic2pdf-prep`` and ``comic2pdf-ocr``,
+  taken with a lease. The holder renews its lease while it works; a holder
+  killed with ``kill -9`` stops renewing, and the server's repossessor frees
+  its slot once the lease is past: LEASE_SECONDS (the shortest lease Prefect's
+  API grants) plus the repossessor's loop (15 s by default).
+- **In the process that scans** (``comic2pdf scan``, a scan without
+  CONVERT_DEPLOYMENT, ``comic2pdf convert`` of an inbox file): a semaphore of
+  this process. Its conversions are all the process runs, and nothing is written
+  to Prefect's database, so nothing can stay taken after a crash. Prefect's own
+  limits could not do this with the embedded default: Prefect's temporary server
+  runs no repossessor and keeps leases in memory, so a killed scan's slots stayed
+  taken in ``$PREFECT_HOME/prefect.db`` forever (issue #13).
 """
 
 import contextlib
@@ -29,7 +29,7 @@ from prefect.client.schemas.actions import (
 from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectNotFound
 
-from comic2pdf.settings import Settings, prefect_api_configured
+from comic2pdf.settings import Settings
 
 #: Seconds a slot's lease lasts without renewal: the minimum Prefect's API accepts.
 LEASE_SECONDS = 60
@@ -47,10 +47,13 @@ def stage_sizes(settings: Settings) -> dict[str, int]:
 
 
 @contextlib.contextmanager
-def stage_slot(stage: str, settings: Settings) -> Iterator[None]:
-    """Hold one slot of *stage*'s bound around the stage (its retries included)."""
+def stage_slot(stage: str, settings: Settings, *, shared: bool) -> Iterator[None]:
+    """Hold one slot of *stage*'s bound around the stage (its retries included).
+
+    *shared*: the bound is the Prefect server's (a deployment run), else this process's.
+    """
     size = stage_sizes(settings)[stage]
-    if not prefect_api_configured():
+    if not shared:
         with _local_gate(stage, size):
             yield
         return
