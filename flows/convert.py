@@ -211,9 +211,10 @@ def convert_claimed(claim: Claim, settings: Settings, *, force: bool) -> Convert
     identity = key if generation <= 1 else f"{key}/g{generation}"
     try:
         job = Job(archive=claim.path, out_dir=settings.out_dir, key=key, identity=identity)
-        output, prepared, recognised = run_stages(
-            job, settings, PrefectStages(settings, record=True)
-        )
+        with stopped_on_cancel(claim.path.name):
+            output, prepared, recognised = run_stages(
+                job, settings, PrefectStages(settings, record=True)
+            )
     except TerminationSignal:
         # The worker stops a cancelled deployment run with SIGTERM, raised here by
         # Prefect; proc.run has already killed the OCR process group on its way.
@@ -275,10 +276,10 @@ def convert_comic(
     settings = load_settings(ocr_lang=lang)
     archive = Path(path).absolute()
     try:
-        with stopped_on_cancel(archive.name):
-            if is_inside(archive, settings.data_dir):
-                result = convert_inbox_file(archive, settings, force=force_reprocess)
-            else:
+        if is_inside(archive, settings.data_dir):
+            result = convert_inbox_file(archive, settings, force=force_reprocess)
+        else:
+            with stopped_on_cancel(archive.name):
                 result = convert_one_shot(
                     archive,
                     Path(out_dir or settings.out_dir),

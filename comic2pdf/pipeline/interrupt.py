@@ -53,6 +53,9 @@ def _interrupting(
     error: ComicError, *, wait: float, until: Callable[[], bool], repeat: bool = False
 ) -> Iterator[None]:
     """Raise *error* in this thread once *until()* is true, checked every *wait* seconds."""
+    # A class of its own, so that a watchdog nested inside this one (a stage's
+    # time limit inside a run's cancel watch) lets this one's interruption pass.
+    interrupted = type("_Interrupted", (_Interrupted,), {})
     thread_id = threading.get_ident()
     lock = threading.Lock()
     finished = threading.Event()
@@ -64,7 +67,7 @@ def _interrupting(
                 with lock:
                     if not finished.is_set():
                         fired.set()
-                        _raise_in_thread(thread_id, _Interrupted)
+                        _raise_in_thread(thread_id, interrupted)
                 return
             if not repeat:
                 return
@@ -74,7 +77,7 @@ def _interrupting(
     watchdog.start()
     try:
         yield
-    except _Interrupted:
+    except interrupted:
         raise error from None
     finally:
         with lock:
