@@ -19,7 +19,7 @@ from uuid import UUID
 from prefect import flow, get_run_logger, tags
 from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
-from prefect.exceptions import ObjectNotFound
+from prefect.exceptions import ObjectNotFound, TerminationSignal
 from prefect.states import Cancelled
 from pydantic import BaseModel
 
@@ -152,10 +152,11 @@ def _ending(run: FlowRun | None) -> str:
 
 
 def _wait(finished: Callable[[], bool]) -> None:
-    """Wait for the conversions; if the scan is cancelled or stopped, cancel them first.
+    """Wait for the conversions; if the scan is cancelled, cancel them first.
 
     A scan run by a worker is stopped with SIGTERM (Prefect's TerminationSignal);
-    one run by ``comic2pdf scan`` learns of its cancellation from the API.
+    one run by ``comic2pdf scan`` learns of its cancellation from the API. Ctrl-C
+    cancels nothing: the next scan takes the interrupted inputs over.
     """
     scan = current_run()
     assert scan is not None  # called from the scan flow only
@@ -164,7 +165,7 @@ def _wait(finished: Callable[[], bool]) -> None:
             if cancel_requested(scan.id):
                 raise JobCancelled("the scan was cancelled")
             time.sleep(CHECK_SECONDS)
-    except BaseException:
+    except (JobCancelled, TerminationSignal):
         count = cancel_children(scan.id, why="the scan that started it was cancelled")
         get_run_logger().warning("scan stopped: cancelling the %d conversions it started", count)
         raise

@@ -26,7 +26,8 @@ from tasks.report import table
 #: The tag of every comic2pdf run (prefect.yaml gives it to the deployments too).
 TAG = "comic2pdf"
 #: Seconds between two looks at the API for a cancel request, or for children that ended.
-CHECK_SECONDS = 1.0
+#: (Each running conversion asks once per period: a light read, even on SQLite.)
+CHECK_SECONDS = 2.0
 
 _STOPPING = (StateType.CANCELLING, StateType.CANCELLED)
 _FINAL = (StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED)

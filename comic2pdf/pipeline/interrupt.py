@@ -55,7 +55,7 @@ def _interrupting(
     """Raise *error* in this thread once *until()* is true, checked every *wait* seconds."""
     # A class of its own, so that a watchdog nested inside this one (a stage's
     # time limit inside a run's cancel watch) lets this one's interruption pass.
-    interrupted = type("_Interrupted", (_Interrupted,), {})
+    interrupted: type[_Interrupted] = type("_Interrupted", (_Interrupted,), {})
     thread_id = threading.get_ident()
     lock = threading.Lock()
     finished = threading.Event()
