@@ -31,7 +31,6 @@ from comic2pdf.inbox import (
     take_over,
 )
 from comic2pdf.pipeline.attempts import stage_limits
-from comic2pdf.pipeline.interrupt import stop_when
 from comic2pdf.pipeline.job import (
     ConvertResult,
     Job,
@@ -44,7 +43,7 @@ from comic2pdf.publish import remove_tree
 from comic2pdf.settings import Settings, load_settings
 from comic2pdf.store import JobDB, State
 from tasks.report import summarize, summarize_failure
-from tasks.runs import CHECK_SECONDS, cancel_requested, current_run
+from tasks.runs import current_run, stopped_on_cancel
 from tasks.slots import stage_slot
 from tasks.stages import finalize, ocr, prep
 
@@ -249,18 +248,6 @@ def convert_inbox_file(path: Path, settings: Settings, *, force: bool) -> Conver
         return convert_claimed(claim, settings, force=force)
     finally:
         claim.release()
-
-
-def stopped_on_cancel(name: str) -> contextlib.AbstractContextManager[None]:
-    """Stop this conversion when its run is cancelled, if no worker does it.
-
-    A deployment run's worker stops it (SIGTERM); a subflow in a scan's thread
-    watches its own state instead, and stops within CHECK_SECONDS.
-    """
-    run = current_run()
-    if run is None or run.deployment_id is not None:
-        return contextlib.nullcontext()
-    return stop_when(lambda: cancel_requested(run.id), every=CHECK_SECONDS, what=name)
 
 
 @flow(name="convert-comic", flow_run_name=run_name, log_prints=True)

@@ -6,6 +6,7 @@ as a subflow inside the scan's process has no worker watching it: it asks the
 API about its own state every CHECK_SECONDS instead (``cancel_requested``).
 """
 
+import contextlib
 from uuid import UUID
 
 from prefect.artifacts import create_markdown_artifact
@@ -21,6 +22,7 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.context import FlowRunContext
 from prefect.states import Cancelled, Cancelling
 
+from comic2pdf.pipeline.interrupt import stop_when
 from tasks.report import table
 
 #: The tag of every comic2pdf run (prefect.yaml gives it to the deployments too).
@@ -43,6 +45,18 @@ def cancel_requested(flow_run_id: UUID) -> bool:
     with get_client(sync_client=True) as client:
         state = client.read_flow_run(flow_run_id).state
     return state is not None and state.type in _STOPPING
+
+
+def stopped_on_cancel(name: str) -> contextlib.AbstractContextManager[None]:
+    """Stop this conversion when its run is cancelled, if no worker does it.
+
+    A deployment run's worker stops it (SIGTERM); a subflow in a scan's thread
+    watches its own state instead, and stops within CHECK_SECONDS.
+    """
+    run = current_run()
+    if run is None or run.deployment_id is not None:
+        return contextlib.nullcontext()
+    return stop_when(lambda: cancel_requested(run.id), every=CHECK_SECONDS, what=name)
 
 
 def read_runs(ids: list[UUID]) -> dict[UUID, FlowRun]:
