@@ -51,6 +51,10 @@ def server(tmp_path_factory):
             timeout=180,
         )  # fmt: skip
         assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+        # The tests start each scan themselves: no scheduled scan or push on their workers.
+        with get_client(sync_client=True) as client:
+            for name in ("scan-inbox/local", "push-metrics/local"):
+                client.pause_deployment(client.read_deployment_by_name(name).id)
         yield server
 
 
