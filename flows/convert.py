@@ -217,7 +217,8 @@ def convert_claimed(claim: Claim, settings: Settings, *, force: bool) -> Convert
     except TerminationSignal:
         # The worker stops a cancelled deployment run with SIGTERM, raised here by
         # Prefect; proc.run has already killed the OCR process group on its way.
-        cancelled(claim, key, settings, JobCancelled(f"{claim.path.name}: the run was stopped"))
+        stopped = JobCancelled(f"{claim.path.name} was cancelled; its processes were stopped")
+        cancelled(claim, key, settings, stopped)
         raise
     except JobCancelled as e:
         cancelled(claim, key, settings, e)
