@@ -144,6 +144,15 @@ class PushFailed(ToolError):
     reason = "push_failed"
 
 
+class JobCancelled(ComicError):
+    """The run was cancelled (Prefect UI, ``prefect flow-run cancel``, its scan cancelled).
+
+    Not retried: move the input from ``error/`` back to ``in/`` to convert it again.
+    """
+
+    reason = "cancelled"
+
+
 class MissingTool(ComicError):
     """A required program is not installed; fix the installation, then retry."""
 

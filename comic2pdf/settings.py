@@ -114,6 +114,11 @@ class Settings(BaseSettings):
     max_jobs_in_flight: int = Field(4, ge=1, description="Most comics converting at once.")
     prep_concurrency: int = Field(2, ge=1, description="Global limit on prep tasks.")
     ocr_concurrency: int = Field(1, ge=1, description="Global limit on ocr tasks.")
+    convert_deployment: str = Field(
+        "",
+        description="convert-comic deployment the scan starts runs of (any worker of its pool "
+        "takes them), e.g. convert-comic/local; empty = subflows in the scan's process.",
+    )
     keep_work_dir_days: float = Field(
         0, ge=0, description="0 = delete work/<jobKey>/ at DONE; else a janitor does later."
     )

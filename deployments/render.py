@@ -11,6 +11,9 @@ the script deploys a copy rendered here at deploy time:
   deployment was made (a setting not set stays out: the worker's environment or
   the image decides it), but for secrets (JOB_DB_URL and its password): Prefect
   stores job variables and shows them in its UI, so each worker host sets those;
+- the scan deployment's ``env`` gets CONVERT_DEPLOYMENT (unless set): its
+  conversions become runs of the ``convert-comic`` deployment of the same pool,
+  so every worker of the pool shares the inbox's work;
 - Docker deployments get their image tag, and the host side of the data folder
   mount is DATA_DIR when it is set (inside the container it is always /data).
 
@@ -34,9 +37,11 @@ TEMPLATE = Path(__file__).resolve().parents[1] / "prefect.yaml"
 #: Where the Docker deployments mount the shared data folder inside the container.
 CONTAINER_DATA_DIR = "/data"
 
+SCAN_ENTRYPOINT = "flows/scan.py:scan_inbox"
+
 #: Entrypoint → the setting that is its schedule's interval.
 INTERVALS = {
-    "flows/scan.py:scan_inbox": "scan_interval_seconds",
+    SCAN_ENTRYPOINT: "scan_interval_seconds",
     "flows/metrics.py:push_metrics_flow": "metrics_interval_seconds",
 }
 
@@ -73,6 +78,8 @@ def _deployment(template: dict[str, Any], settings: Settings, image: str | None)
     pool = deployment["work_pool"]
     variables = pool.setdefault("job_variables", {})
     env = dict(variables.get("env", {})) | settings_given(settings)
+    if deployment["entrypoint"] == SCAN_ENTRYPOINT:
+        env.setdefault("CONVERT_DEPLOYMENT", f"convert-comic/{deployment['name']}")
     if image:
         host_data = env.pop("DATA_DIR", None)
         if host_data and host_data != CONTAINER_DATA_DIR:

@@ -9,24 +9,17 @@ No ``from __future__ import annotations`` here: it breaks pydantic flow
 parameters on Prefect >= 3.5 (PrefectHQ/prefect#19447).
 """
 
+import contextlib
 import time
 from pathlib import Path
 
 from prefect import flow, get_run_logger
+from prefect.exceptions import TerminationSignal
 from prefect.runtime import flow_run
+from prefect.states import Cancelled
 
-from comic2pdf import jobkey
-from comic2pdf.duplicates import hold_duplicate
-from comic2pdf.errors import ComicError, message_of, reason_of
-from comic2pdf.inbox import (
-    Claim,
-    claim_file,
-    ensure_layout,
-    is_inside,
-    move_to_archive,
-    move_to_error,
-    take_over,
-)
+from comic2pdf.errors import ComicError, JobCancelled
+from comic2pdf.inbox import Claim, claim_file, ensure_layout, is_inside, take_over
 from comic2pdf.pipeline.attempts import stage_limits
 from comic2pdf.pipeline.job import (
     ConvertResult,
@@ -36,12 +29,14 @@ from comic2pdf.pipeline.job import (
     require_file,
     run_stages,
 )
+from comic2pdf.pipeline.records import archive_input, cancelled, fail, finish, refuse, start_job
 from comic2pdf.pipeline.stages import Prepared, Recognised
 from comic2pdf.settings import Settings, load_settings
 from comic2pdf.store import JobDB, State
 from flows.runlogs import readable_run_logs
-from tasks.limits import OCR_LIMIT, PREP_LIMIT, stage_slot
 from tasks.outcome import as_comic_error, ended, failed, report_flow_timeout
+from tasks.runs import current_run, stopped_on_cancel
+from tasks.slots import stage_slot
 from tasks.stages import finalize, ocr, prep
 
 
@@ -51,37 +46,41 @@ def run_name() -> str:
 
 
 class PrefectStages:
-    """The stages as Prefect tasks with the retries and time limits of *settings*.
+    """The stages as Prefect tasks with the retries of *settings* (time limits: tasks/stages.py).
 
-    Recorded (inbox) jobs hold a slot of the stage's global concurrency limit;
-    one-shot conversions run one after another in their process and take none.
+    Recorded (inbox) jobs hold a slot of the stage's bound (``tasks.slots``): the
+    server's for a deployment run, this process's otherwise. One-shot conversions
+    run one after another in their process and take none.
     """
 
     def __init__(self, settings: Settings, *, record: bool) -> None:
         self.settings = settings
         self.record = record
         self.limits = stage_limits(settings)
+        run = current_run()
+        self.shared = run is not None and run.deployment_id is not None
 
-    def _options(self, stage: str) -> dict[str, float | None]:
-        limit = self.limits[stage]
+    def _options(self, stage: str) -> dict[str, float]:
         return {
-            "retries": limit.attempts - 1,
+            "retries": self.limits[stage].attempts - 1,
             "retry_delay_seconds": self.settings.retry_delay_seconds,
-            # For OCR our own subprocess timeout fires first and kills the process
-            # group; Prefect's is the backstop.
-            "timeout_seconds": limit.timeout,
         }
+
+    def _slot(self, stage: str) -> contextlib.AbstractContextManager[None]:
+        if not self.record:
+            return contextlib.nullcontext()
+        return stage_slot(stage, self.settings, shared=self.shared)
 
     def prep(self, job: Job) -> Prepared:
         job_key = job.key if self.record else None
-        with stage_slot(PREP_LIMIT, self.settings, take=self.record):
+        with self._slot("prep"):
             return prep.with_options(**self._options("prep"))(
                 job.archive, job.work(self.settings), job.identity, self.settings, job_key
             )
 
     def ocr(self, job: Job, prepared: Prepared) -> Recognised:
         job_key = job.key if self.record else None
-        with stage_slot(OCR_LIMIT, self.settings, take=self.record):
+        with self._slot("ocr"):
             return ocr.with_options(**self._options("ocr"))(prepared, self.settings, job_key)
 
     def finalize(self, job: Job, recognised: Recognised, pages: int) -> Path:
@@ -89,81 +88,6 @@ class PrefectStages:
         return finalize(
             recognised, pages, job.out_dir, job.pdf_name, job.identity, self.settings, job_key
         )
-
-
-def refuse(claim: Claim, settings: Settings, error: BaseException, *, seconds: float) -> None:
-    """An input refused before it became a job: to error/, counted by reason."""
-    reason = reason_of(error)
-    message = message_of(error)
-    with JobDB.from_settings(settings) as db:
-        db.record_event("inputs_rejected", labels={"reason": reason})
-        db.observe("job_duration_seconds", seconds, labels={"outcome": "rejected"})
-    move_to_error(
-        claim, settings, reason=reason, message=message, stage="check", attempts=0, job_key=None,
-    )  # fmt: skip
-
-
-def start_job(
-    claim: Claim, key: str, profile: dict[str, object], settings: Settings, *, force: bool
-) -> tuple[str, int] | None:
-    """Record the job; return (state, generation) to convert, or None for a held duplicate."""
-    with JobDB.from_settings(settings) as db:
-        job = db.get_job(key)
-        if job is not None and job.input_path == claim.path:  # our own interrupted run
-            if job.state is State.DONE:
-                return State.DONE, job.generation
-            if job.in_flight:
-                db.requeue(key)
-                return State.QUEUED, job.generation
-        if force and job is not None and not job.in_flight:  # a held duplicate, decided
-            job = db.force_reprocess(key, input_name=claim.path.name, input_path=claim.path)
-            return State.QUEUED, job.generation
-        result = db.claim_job(
-            key,
-            input_name=claim.path.name,
-            input_path=claim.path,
-            input_size=claim.path.stat().st_size,
-            file_sha256=key.split("__")[0],
-            profile_sha256=key.split("__")[1],
-            profile_json=jobkey.canonical_json(profile),
-        )
-        if result.claimed:
-            return State.QUEUED, result.job.generation
-        hold_duplicate(
-            claim.path, job_key=key, existing=result.job, profile=profile, settings=settings, db=db
-        )
-        return None
-
-
-def fail(claim: Claim, key: str, settings: Settings, error: BaseException) -> None:
-    """Record the failure and move the input to error/ with its .error.json."""
-    reason = reason_of(error)
-    message = message_of(error)
-    with JobDB.from_settings(settings) as db:
-        job = db.get_job(key)
-        stage = str(job.stage or "prep") if job else "prep"
-        db.fail_job(key, stage=stage, reason=reason, message=message)
-        attempts = job.attempts(stage) if job else 0
-    placed = move_to_error(
-        claim, settings, reason=reason, message=message, stage=stage, attempts=attempts,
-        job_key=key,
-    )  # fmt: skip
-    with JobDB.from_settings(settings) as db:
-        db.set_input_path(key, placed)
-
-
-def finish(claim: Claim, key: str, settings: Settings, **done: object) -> Path:
-    with JobDB.from_settings(settings) as db:
-        db.finish_job(key, input_path=claim.path, **done)  # type: ignore[arg-type]
-    return archive_input(claim, key, settings)
-
-
-def archive_input(claim: Claim, key: str, settings: Settings) -> Path:
-    """Move the input of a job recorded DONE to archive/ and record where it went."""
-    archived = move_to_archive(claim, settings)
-    with JobDB.from_settings(settings) as db:
-        db.set_input_path(key, archived)
-    return archived
 
 
 def convert_claimed(claim: Claim, settings: Settings, *, force: bool) -> ConvertResult:
@@ -197,9 +121,19 @@ def convert_claimed(claim: Claim, settings: Settings, *, force: bool) -> Convert
     identity = key if generation <= 1 else f"{key}/g{generation}"
     try:
         job = Job(archive=claim.path, out_dir=settings.out_dir, key=key, identity=identity)
-        output, prepared, recognised = run_stages(
-            job, settings, PrefectStages(settings, record=True)
-        )
+        with stopped_on_cancel(claim.path.name):
+            output, prepared, recognised = run_stages(
+                job, settings, PrefectStages(settings, record=True)
+            )
+    except TerminationSignal:
+        # The worker stops a cancelled deployment run with SIGTERM, raised here by
+        # Prefect; proc.run has already killed the OCR process group on its way.
+        stopped = JobCancelled(f"{claim.path.name} was cancelled; its processes were stopped")
+        cancelled(claim, key, settings, stopped)
+        raise
+    except JobCancelled as e:
+        cancelled(claim, key, settings, e)
+        raise
     except Exception as e:
         fail(claim, key, settings, e)
         raise
@@ -261,6 +195,9 @@ def convert_comic(
         ):
             require_file(archive)  # an inbox file gone missing was taken by another scan
         result = _convert(archive, out_dir, settings, force=force_reprocess)
+    except JobCancelled as e:  # before ComicError: a cancel is not a failure
+        get_run_logger().warning("%s", e)
+        return Cancelled(message=str(e))  # type: ignore[return-value]
     except (ComicError, TimeoutError) as e:  # TimeoutError: a task's time limit in Prefect
         error = e if isinstance(e, ComicError) else as_comic_error(e, archive)
         get_run_logger().error("%s", error)
@@ -274,4 +211,5 @@ def _convert(archive: Path, out_dir: str, settings: Settings, *, force: bool) ->
     if is_inside(archive, settings.data_dir):
         return convert_inbox_file(archive, settings, force=force)
     stages = PrefectStages(settings, record=False)
-    return convert_one_shot(archive, Path(out_dir or settings.out_dir), settings, stages)
+    with stopped_on_cancel(archive.name):
+        return convert_one_shot(archive, Path(out_dir or settings.out_dir), settings, stages)

@@ -1,17 +1,30 @@
 """Flow ``scan-inbox``: apply duplicate decisions, take over orphaned claims,
 and start one ``convert-comic`` run per stable file in ``in/``.
 
+With CONVERT_DEPLOYMENT set (``make deploy`` sets it) each run is a deployment
+run that any worker of the pool may take; otherwise a subflow in this process.
+Either way it is a child of the scan, tagged, and cancelling the scan cancels it.
+
 No ``from __future__ import annotations`` here (PrefectHQ/prefect#19447).
 """
 
+import contextvars
+import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from uuid import UUID
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, tags
+from prefect.client.schemas.objects import FlowRun
+from prefect.deployments import run_deployment
+from prefect.exceptions import ObjectNotFound, TerminationSignal
+from prefect.states import Cancelled
 from pydantic import BaseModel
 
 from comic2pdf.duplicates import pending_decisions
+from comic2pdf.errors import JobCancelled, SettingsError
 from comic2pdf.inbox import (
     ensure_layout,
     expired_work_dirs,
@@ -26,12 +39,22 @@ from comic2pdf.store import JobDB
 from flows.convert import convert_comic
 from flows.duplicates import apply_pending_decisions
 from flows.idle import idle
-from tasks.limits import pass_slots
+from tasks.runs import (
+    CHECK_SECONDS,
+    TAG,
+    cancel_children,
+    cancel_requested,
+    current_run,
+    is_final,
+    read_runs,
+    scan_artifact,
+)
 
 
 class ScanReport(BaseModel):
     started: int = 0
-    outcomes: dict[str, int] = {}
+    outcomes: dict[str, int] = {}  # how many ended each way
+    conversions: dict[str, str] = {}  # input name → how its run ended
     waiting: int = 0  # files left in in/ (not yet stable, or over MAX_JOBS_IN_FLIGHT)
 
 
@@ -71,17 +94,82 @@ def sweep_work_dirs(settings: Settings) -> int:
     return len(expired)
 
 
-def _convert(path: Path) -> str:
-    """Run one conversion; its outcome, or "failed" (the run logged why and moved the input).
+def convert_here(paths: list[Path], settings: Settings) -> dict[str, str]:
+    """Each input a ``convert-comic`` subflow in a thread of this process; name → how it ended.
 
-    The return value is taken from the run itself: read back from a returned
-    state, it was once missing (Prefect's MissingResult) when the API had
-    answered that state under load.
+    Each thread runs in a copy of this thread's context, so every conversion is
+    a child of the scan in the UI, with its tags and logs; its stages keep their
+    time limits there (``pipeline.interrupt``).
     """
+    with tags(TAG), ThreadPoolExecutor(max_workers=settings.max_jobs_in_flight) as pool:
+        futures = {
+            pool.submit(contextvars.copy_context().run, _convert_subflow, path): path.name
+            for path in paths
+        }
+        _wait(lambda: all(future.done() for future in futures))
+    return {name: future.result() for future, name in futures.items()}
+
+
+def _convert_subflow(path: Path) -> str:
+    state = convert_comic(path=str(path), return_state=True)
+    if not state.is_completed():
+        return state.name.lower()  # the run logged why and moved the input
+    return state.result().outcome
+
+
+def convert_on_pool(paths: list[Path], settings: Settings) -> dict[str, str]:
+    """Each input a run of the CONVERT_DEPLOYMENT deployment, for any worker of its pool."""
+    started = {_start_run(path, settings.convert_deployment): path.name for path in paths}
+    ended: dict[UUID, FlowRun] = {}
+
+    def all_ended() -> bool:
+        ended.update(read_runs(list(started)))
+        return all(is_final(ended.get(run_id)) for run_id in started)
+
+    _wait(all_ended)
+    return {name: _ending(ended.get(run_id)) for run_id, name in started.items()}
+
+
+def _start_run(path: Path, deployment: str) -> UUID:
     try:
-        return convert_comic(path=str(path)).outcome
-    except Exception:  # noqa: BLE001 - any failure of one comic must not end the scan
-        return "failed"
+        run = run_deployment(
+            deployment,
+            parameters={"path": str(path)},
+            flow_run_name=f"convert-{path.stem}",
+            tags=[TAG],
+            timeout=0,  # started, not waited for here: they run side by side
+            as_subflow=True,
+        )
+    except ObjectNotFound:
+        raise SettingsError(
+            f"CONVERT_DEPLOYMENT={deployment}: no such deployment; register it (make deploy) "
+            "or unset CONVERT_DEPLOYMENT to convert in the scan's process"
+        ) from None
+    return run.id
+
+
+def _ending(run: FlowRun | None) -> str:
+    return run.state.name.lower() if run is not None and run.state is not None else "unknown"
+
+
+def _wait(finished: Callable[[], bool]) -> None:
+    """Wait for the conversions; if the scan is cancelled, cancel them first.
+
+    A scan run by a worker is stopped with SIGTERM (Prefect's TerminationSignal);
+    one run by ``comic2pdf scan`` learns of its cancellation from the API. Ctrl-C
+    cancels nothing: the next scan takes the interrupted inputs over.
+    """
+    scan = current_run()
+    assert scan is not None  # called from the scan flow only
+    try:
+        while not finished():
+            if cancel_requested(scan.id):
+                raise JobCancelled("the scan was cancelled")
+            time.sleep(CHECK_SECONDS)
+    except (JobCancelled, TerminationSignal):
+        count = cancel_children(scan.id, why="the scan that started it was cancelled")
+        get_run_logger().warning("scan stopped: cancelling the %d conversions it started", count)
+        raise
 
 
 @flow(name="scan-inbox", log_prints=True)
@@ -96,14 +184,19 @@ def scan_inbox() -> ScanReport:
     apply_pending_decisions(settings)
     sweep_work_dirs(settings)
     paths = inputs_to_start(settings)
-    with (
-        pass_slots(settings, len(paths)),
-        ThreadPoolExecutor(max_workers=settings.max_jobs_in_flight) as pool,
-    ):
-        outcomes = Counter(pool.map(_convert, paths))
+    convert = convert_on_pool if settings.convert_deployment else convert_here
+    try:
+        outcomes = convert(paths, settings) if paths else {}
+    except JobCancelled as e:
+        return Cancelled(message=str(e))  # type: ignore[return-value]
     report = ScanReport(
-        started=len(paths), outcomes=dict(outcomes), waiting=waiting_files(settings)
+        started=len(paths),
+        outcomes=dict(Counter(outcomes.values())),
+        conversions=outcomes,
+        waiting=waiting_files(settings),
     )
     after_scan(settings)
     get_run_logger().info("scan: %s", report)
+    if outcomes:
+        scan_artifact(outcomes)
     return report

@@ -1,13 +1,14 @@
 """The three stages of one comic as Prefect tasks: thin wrappers over comic2pdf.pipeline.
 
-Retries and timeouts come from settings, applied by the flow with
-``task.with_options(...)``; ``retry_if_retryable`` keeps broken input from being
-retried (an encrypted archive stays encrypted). The tasks carry no tags: Prefect
+Retries come from settings, applied by the flow with ``task.with_options(...)``;
+``retry_if_retryable`` keeps broken input from being retried (an encrypted
+archive stays encrypted). Each attempt's time limit is our watchdog
+(``pipeline.interrupt.time_limit``), not Prefect's ``timeout_seconds``, which
+cannot interrupt a task running in a scan's worker thread. The tasks carry no tags: Prefect
 asks its API for a tag concurrency slot at the start of every tagged task run,
 which cost about 1.6 s per task on the SQLite-backed server (README Performance).
 """
 
-import asyncio
 import contextlib
 import time
 from collections.abc import Iterator
@@ -16,8 +17,9 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from comic2pdf.errors import StageTimeout, reason_of
-from comic2pdf.pipeline.attempts import should_retry
+from comic2pdf.errors import reason_of
+from comic2pdf.pipeline.attempts import should_retry, stage_limits
+from comic2pdf.pipeline.interrupt import time_limit
 from comic2pdf.pipeline.stages import Prepared, Recognised, prepare, publish, recognise
 from comic2pdf.pipeline.stages import ocr_options as ocr_options  # bench/run.py imports it here
 from comic2pdf.settings import Settings
@@ -36,12 +38,12 @@ def retry_if_retryable(task, task_run, state) -> bool:
 
 @contextlib.contextmanager
 def stage_attempt(settings: Settings, job_key: str | None, stage: str) -> Iterator[None]:
-    """One attempt of a stage, counted in the job database (one-shot jobs, *job_key* None, are not).
+    """One attempt of a stage under its time limit, counted in the job database
+    (one-shot jobs, *job_key* None, are not).
 
-    Failed and timed-out attempts are recorded too, with their reason (Prefect's
-    timeout raises inside the task body, so this still runs). The global
-    concurrency slot is taken by the flow around the task
-    (``tasks.limits.stage_slot``), not here: see that function for why.
+    Failed, timed-out and cancelled attempts are recorded too, with their reason.
+    The stage's concurrency slot is taken by the flow around the task
+    (``tasks.slots.stage_slot``), so that one slot covers the retries.
     """
     if job_key:
         with JobDB.from_settings(settings) as db:
@@ -49,12 +51,8 @@ def stage_attempt(settings: Settings, job_key: str | None, stage: str) -> Iterat
     started = time.monotonic()
     reason = None
     try:
-        yield
-    except asyncio.CancelledError:
-        # Prefect's task timeout raises its CancelledError in the task body and
-        # turns it into TimeoutError only outside it: here it is that timeout.
-        reason = StageTimeout.reason
-        raise
+        with time_limit(stage_limits(settings)[stage].timeout, stage=stage):
+            yield
     except BaseException as e:
         reason = reason_of(e)
         raise

@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 
 from comic2pdf import proc
-from comic2pdf.errors import EncryptedArchive, OcrFailed, StageTimeout
-from comic2pdf.pipeline.attempts import StageLimit, attempt, stage_limits, time_limit
+from comic2pdf.errors import EncryptedArchive, JobCancelled, OcrFailed, StageTimeout
+from comic2pdf.pipeline.attempts import StageLimit, attempt, stage_limits
+from comic2pdf.pipeline.interrupt import stop_when, time_limit
 from comic2pdf.settings import load_settings
 from tests.fakes import alive
 
@@ -90,3 +91,13 @@ def test_the_limits_come_from_the_settings(monkeypatch):
     assert limits["prep"] == StageLimit(4, 7)
     assert limits["ocr"].timeout == 130  # the child's own timeout fires first
     assert limits["finalize"] == StageLimit(1, None)
+
+
+def test_an_outer_watchdog_passes_through_an_inner_one():
+    """A run cancelled during a stage is cancelled, not timed out by the stage's own limit."""
+    with (
+        pytest.raises(JobCancelled),
+        stop_when(lambda: True, every=0.2, what="x.cbz"),
+        time_limit(60, stage="ocr"),
+    ):
+        busy(5)

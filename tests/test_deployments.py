@@ -170,6 +170,21 @@ def test_render_passes_the_settings_set_at_deploy_time(monkeypatch):
         assert env["PREFECT_LOGGING_EXTRA_LOGGERS"] == "comic2pdf,ocrmypdf"
 
 
+def test_render_makes_each_scan_start_its_pools_conversions(monkeypatch):
+    monkeypatch.delenv("CONVERT_DEPLOYMENT", raising=False)
+    for target, image in (("local", None), ("docker", "r/comic2pdf:1")):
+        envs = {
+            flow_name(d): d["work_pool"]["job_variables"]["env"] for d in rendered(target, image)
+        }
+        assert envs["scan-inbox"]["CONVERT_DEPLOYMENT"] == f"convert-comic/{target}"
+        assert "CONVERT_DEPLOYMENT" not in envs["convert-comic"]
+    (scan,) = [
+        d for d in rendered("local", convert_deployment="convert-comic/big")
+        if flow_name(d) == "scan-inbox"
+    ]  # fmt: skip
+    assert scan["work_pool"]["job_variables"]["env"]["CONVERT_DEPLOYMENT"] == "convert-comic/big"
+
+
 def test_render_docker_mounts_data_dir_and_runs_the_image(monkeypatch):
     monkeypatch.setenv("DATA_DIR", "/nas/comics")
     for deployment in rendered("docker", "registry.lan:5000/comic2pdf:abc-1"):

@@ -3,20 +3,19 @@
 Without Prefect a stage runs through ``attempt``: at most ``attempts`` tries,
 ``RETRY_DELAY_SECONDS`` apart, broken input (``retryable`` False) never
 retried, each try under a watchdog that raises into the stage's thread when
-its time is up, as Prefect's ``timeout_seconds`` does. A stage waiting on a
-child process (``proc.run``) then kills the child's whole process group.
+its time is up (``pipeline.interrupt``). The Prefect tasks use the same
+watchdog: Prefect's ``timeout_seconds`` cannot interrupt a task that runs in a
+scan's worker thread.
 """
 
-import ctypes
 import logging
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from comic2pdf.errors import ComicError, StageTimeout
+from comic2pdf.errors import ComicError
+from comic2pdf.pipeline.interrupt import time_limit
 from comic2pdf.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -60,48 +59,3 @@ def attempt(stage: str, call: Callable[[], T], *, limit: StageLimit, delay: floa
             log.warning("%s attempt %d/%d failed: %s", stage, number, limit.attempts, e)
         time.sleep(delay)
     raise AssertionError("unreachable: the last attempt returns or raises")
-
-
-class _Expired(BaseException):
-    """Raised into a thread whose time is up; BaseException so no ``except Exception`` eats it."""
-
-
-@contextmanager
-def time_limit(seconds: float | None, *, stage: str) -> Iterator[None]:
-    """Raise StageTimeout in this thread if the block runs longer than *seconds*.
-
-    The exception arrives at the thread's next Python instruction (a wait on a
-    child process polls, so it arrives there within milliseconds).
-    """
-    if seconds is None:
-        yield
-        return
-    thread_id = threading.get_ident()
-    lock = threading.Lock()
-    state = {"finished": False, "fired": False}
-
-    def expire() -> None:
-        with lock:
-            if not state["finished"]:
-                state["fired"] = True
-                _raise_in_thread(thread_id, _Expired)
-
-    watchdog = threading.Timer(seconds, expire)
-    watchdog.daemon = True
-    watchdog.start()
-    try:
-        yield
-    except _Expired:
-        raise StageTimeout(f"{stage} did not finish within {seconds:g} s; it was stopped") from None
-    finally:
-        with lock:
-            state["finished"] = True
-            if state["fired"]:
-                _raise_in_thread(thread_id, None)  # one not delivered yet must not leak out
-        watchdog.cancel()
-
-
-def _raise_in_thread(thread_id: int, exception: type[BaseException] | None) -> None:
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(
-        ctypes.c_ulong(thread_id), ctypes.py_object(exception) if exception else None
-    )

@@ -10,20 +10,20 @@ from tests.faults.scanners import Scanner, migrate_prefect_home
 
 
 @pytest.fixture(scope="session")
-def prefect_home_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated PREFECT_HOME that each scanner process copies."""
-    return migrate_prefect_home(tmp_path_factory.mktemp("prefect-home-template"))
+def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The one PREFECT_HOME of every scanner of the session, as a user has one."""
+    return migrate_prefect_home(tmp_path_factory.mktemp("prefect-home"))
 
 
 @pytest.fixture
-def scanners(prefect_home_template, data_dir, tmp_path):
+def scanners(prefect_home, data_dir, tmp_path):
     """Start ``comic2pdf scan`` processes on DATA_DIR; whatever is left is stopped at the end."""
     started: list[Scanner] = []
 
     def start(*args: str, **env: str) -> Scanner:
         scanner = Scanner(
             list(args),
-            home_template=prefect_home_template,
+            prefect_home=prefect_home,
             folder=tmp_path / f"scanner-{len(started) + 1}",
             env={"DATA_DIR": str(data_dir), **env},
         )

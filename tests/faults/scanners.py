@@ -1,15 +1,14 @@
 """``comic2pdf scan`` as a real process: started, watched from outside, killed or stopped.
 
-Each scanner runs its own temporary Prefect server (no PREFECT_API_URL) from a
-PREFECT_HOME of its own, copied from one migrated once per session: a scanner
-killed while it holds a slot of a global concurrency limit leaks that slot
-into its own server only.
+Each scanner runs Prefect's temporary server (no PREFECT_API_URL), as
+``comic2pdf scan`` does for a user, and all of them share one PREFECT_HOME, as
+a user's scans do: what a killed scanner leaves in Prefect's database is there
+for the next one.
 """
 
 import contextlib
 import io
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -42,15 +41,13 @@ class Scanner:
     """One ``comic2pdf scan`` process in a session of its own."""
 
     def __init__(
-        self, args: list[str], *, home_template: Path, folder: Path, env: dict[str, str]
+        self, args: list[str], *, prefect_home: Path, folder: Path, env: dict[str, str]
     ) -> None:
         folder.mkdir(parents=True)
-        home = folder / "prefect-home"
-        shutil.copytree(home_template, home)
         full_env = {
             **os.environ,
             **env,
-            "PREFECT_HOME": str(home),
+            "PREFECT_HOME": str(prefect_home),
             # A loaded CI machine can take a while to start the temporary server.
             "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
         }
