@@ -55,8 +55,10 @@ def test_args_for_comics_by_default():
     assert plugins == ["comic2pdf.ocr.progress", "comic2pdf.ocr.raster", "comic2pdf.ocr.engine"]
     # The comic engine scales each region itself: Tesseract's downsampling stays off.
     assert "--tesseract-downsample-above" not in args
+    # The engine's Python work runs in page worker processes, not threads under one GIL.
+    assert "--no-use-threads" in args
     page = ocrmypdf_args(Path("r"), Path("f"), Path("s"), OcrOptions(mode="page"))
-    assert "comic2pdf.ocr.engine" not in page
+    assert "comic2pdf.ocr.engine" not in page and "--no-use-threads" not in page
     assert "--tesseract-downsample-above" not in page  # off by default in page mode too
     shrunk = OcrOptions(mode="page", downsample_above=1200)
     shrunk_args = ocrmypdf_args(Path("r"), Path("f"), Path("s"), shrunk)

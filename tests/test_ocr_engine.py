@@ -194,7 +194,7 @@ def test_tightly_lettered_words_stay_apart_in_the_text_layer(tmp_path):
     from ocrmypdf.fpdf_renderer import Fpdf2PdfRenderer
 
     from comic2pdf.ocr.engine import page_tree
-    from comic2pdf.ocr.reading import Word
+    from comic2pdf.ocr.tesseract import Word
 
     # Boxes as Tesseract gives them for hand lettering: each word's box touches the next.
     line = [("WE", 100, 140), ("THINKS", 140, 260), ("HEY", 261, 320)]

@@ -116,6 +116,23 @@ def test_gray_jpeg_gives_the_device_mode(tmp_path, device, mode):
         assert red.tobytes() == green.tobytes() == blue.tobytes()
 
 
+def test_comic_engine_gets_the_gray_it_would_make_from_the_rgb_raster(tmp_path):
+    """The comic engine reads pages in gray: the plugin writes that gray, the same pixels."""
+    raw = raw_pdf(tmp_path, [sample_page(tmp_path, (1600, 2400))])
+    page, _ = ocrmypdf_options(raw, downsample_above=0)
+    rgb = opened(ocr_raster.rasterize_pdf_page(**raster_call(raw, page)))
+    comic, _ = ocrmypdf_options(raw, mode="comic", downsample_above=0)
+    gray = opened(ocr_raster.rasterize_pdf_page(**raster_call(raw, comic)))
+    assert rgb is not None and gray is not None
+    assert rgb.mode == "RGB" and gray.mode == "L" and gray.size == rgb.size == (1600, 2400)
+    assert gray.tobytes() == rgb.convert("L").tobytes()
+    assert gray.info["dpi"] == rgb.info["dpi"]
+    # --ocr-engine tesseract: ocrmypdf's own engine reads the raster, as ocrmypdf asked it.
+    builtin, _ = ocrmypdf_options(raw, "--ocr-engine", "tesseract", mode="comic")
+    asked = opened(ocr_raster.rasterize_pdf_page(**raster_call(raw, builtin)))
+    assert asked is not None and asked.mode == "RGB"
+
+
 def test_ocrmypdf_calls_the_plugin_before_its_own_rasterizer(tmp_path):
     raw = raw_pdf(tmp_path, [sample_page(tmp_path, (1600, 2400))])
     sizes = {}

@@ -24,7 +24,7 @@ from ocrmypdf.models.ocr_element import BoundingBox, OcrClass, OcrElement
 from PIL import Image
 
 from comic2pdf.ocr.page import lines_of, page_text, read_page
-from comic2pdf.ocr.reading import Word
+from comic2pdf.ocr.tesseract import Word
 
 log = logging.getLogger(__name__)
 

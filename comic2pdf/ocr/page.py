@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from comic2pdf.errors import StageTimeout
-from comic2pdf.ocr.reading import Word, read_regions, read_rest
+from comic2pdf.ocr.reading import read_regions, read_rest
 from comic2pdf.ocr.regions import (
     MIN_TALLEST_LETTER_PX,
     Region,
@@ -18,6 +18,7 @@ from comic2pdf.ocr.regions import (
     paper_level,
 )
 from comic2pdf.ocr.repair import repair_words
+from comic2pdf.ocr.tesseract import Word
 
 log = logging.getLogger(__name__)
 

@@ -1,38 +1,35 @@
 """Tesseract on a comic page's regions, then on the rest of the page.
 
-Two Tesseract runs per page, whatever the number of balloons:
+Two or three Tesseract runs per page, whatever the number of balloons:
 
 1. **Regions**: each region is cut out, everything outside it painted white,
    its paper made white, scaled so its letters are ~``LETTER_TARGET_PX`` tall
-   (never scaled down), and written as an image, twice: as found and widened
-   a little; Tesseract reads the list of images in one run
-   (a list file: one process, the model loaded once) as uniform blocks of text
-   (``--psm 6``). A process per balloon would cost ~0.1 CPU s each in start-up
-   alone; a mosaic of all balloons in one image would let Tesseract's layout
-   analysis join lines of neighbouring balloons.
+   (never scaled down), and written as an image; Tesseract reads the list of
+   images in one run (a list file: one process, the model loaded once) as
+   uniform blocks of text (``--psm 6``). A process per balloon would cost
+   ~0.1 CPU s each in start-up alone; a mosaic of all balloons in one image
+   would let Tesseract's layout analysis join lines of neighbouring balloons.
+   The regions whose reading has a doubted word (or none) are read once more,
+   widened a little, in a second run.
 2. **The rest**: the page with the regions blanked, read sparsely
    (``--psm 11``) with Sauvola thresholding, which copes with colour art;
    only confident words are kept, since art read as text is garbage in the layer.
 
 Every box is mapped back to page pixels. Tesseract runs through
-``comic2pdf.proc.run`` with a timeout, in the caller's process group
-(``new_session=False``): this code runs inside the OCR child, whose whole group
-is killed when the OCR stage times out.
+comic2pdf.ocr.tesseract.
 """
 
 import logging
-import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from comic2pdf import proc
-from comic2pdf.errors import OcrFailed
 from comic2pdf.ocr.regions import Region, grown
+from comic2pdf.ocr.tesseract import Word, tesseract_words, write_png
 from comic2pdf.ocr.words import is_known, known_words
 
 log = logging.getLogger(__name__)
@@ -45,6 +42,8 @@ MAX_SCALE = 4.0
 GROW_BY = 0.4
 #: The widened reading must hold this much more confident text to be chosen.
 WIDER_WINS_BY = 1.1
+#: A region whose first reading has every word at least this confident is not read widened.
+SURE_CONFIDENCE = 80.0
 #: White margin around each region image, in pixels after scaling.
 MARGIN_PX = 20
 #: Words of the sparse rest-of-page pass below this confidence are dropped.
@@ -56,20 +55,8 @@ REGION_MIN_MEAN = 50.0
 REGION_MIN_CONFIDENCE = 20.0
 #: Largest image (pixels) the rest-of-page pass gives Tesseract.
 REST_MAX_PIXELS = 3_000_000
-#: Declared resolution of the images we hand Tesseract (it only tunes heuristics).
-DPI = 300
 
 _WORDISH = re.compile(r"[A-Za-z0-9]")
-
-
-@dataclass(frozen=True)
-class Word:
-    """A recognised word and its box in page pixels."""
-
-    text: str
-    box: tuple[int, int, int, int]  # left, top, right, bottom
-    confidence: float  # 0..100
-    line: tuple[int, int]  # (image, line) it was read in: words of one line share it
 
 
 def scale_for(letter_height: float) -> float:
@@ -99,48 +86,80 @@ def read_regions(
     timeout: float,
     workdir: Path,
 ) -> list[Word]:
-    """Read every region in one Tesseract run; boxes in page pixels.
+    """Read every region, as found then widened where doubted; boxes in page pixels.
 
-    Every region is read twice in that run: as found, and widened (a thin first
-    letter of a line of plain lettering, a letter the outline cuts, may be
-    missing from the first; a piece of outline may spoil the second); the
-    reading with clearly more confident text wins.
+    A region is read widened too (a thin first letter of a line of plain
+    lettering, a letter the outline cuts, may be missing from the first reading;
+    a piece of outline may spoil the second) when its first reading has a word
+    Tesseract doubts; the reading with clearly more confident text wins. A
+    region read with every word sure is not read
+    again: on comics-dev the widened reading never won there with a real word.
+    (An empty first reading is read widened: skipping those lost two words.)
     """
-    readings = [[region, grown(region, gray.shape, by=GROW_BY)] for region in regions]
-    variants = [variant for versions in readings for variant in versions]
-    if not variants:
-        return []
-    scales, paths = [], []
-    for index, region in enumerate(variants):
-        image, scale = region_image(gray, region)
-        path = workdir / f"region-{index:03d}.png"
-        write_png(path, image)
-        scales.append(scale)
-        paths.append(path)
-    listing = workdir / "regions.txt"
-    listing.write_text("".join(f"{path}\n" for path in paths), encoding="utf-8")
     known = known_words(languages)
-    read: dict[int, list[Word]] = {index: [] for index in range(len(variants))}
-    for word in tesseract_words(listing, psm=6, languages=languages, timeout=timeout):
-        if word.confidence >= REGION_MIN_CONFIDENCE or is_known(word.text, known):
-            read[word.line[0]].append(word)
+    read_all = partial(
+        _read_all, gray, languages=languages, timeout=timeout, workdir=workdir, known=known
+    )
+    found = read_all(regions, name="found")
+    doubted = [index for index, (read, _) in enumerate(found) if _doubted(read)]
+    widened = read_all([grown(regions[i], gray.shape, by=GROW_BY) for i in doubted], name="widened")
+    choices = [[reading] for reading in found]
+    for index, reading in zip(doubted, widened, strict=True):
+        choices[index].append(reading)
     words = []
-    for first in range(0, len(variants), 2):
-        best = _better_reading(read, first, known)
-        region, scale = variants[best], scales[best]
-        if not read[best] or np.mean([w.confidence for w in read[best]]) < REGION_MIN_MEAN:
+    for index, readings in enumerate(choices):
+        read, place = _better_reading(readings, known)
+        if not read or np.mean([w.confidence for w in read]) < REGION_MIN_MEAN:
             continue  # art taken for lettering reads as garbage Tesseract doubts
-        words += [
-            _to_page(word, scale=scale, offset=region.box[:2], margin=MARGIN_PX)
-            for word in read[best]
-        ]
+        words += [_to_page(word, **place, line=(index, word.line[1])) for word in read]
     return words
 
 
-def _better_reading(read: dict[int, list[Word]], index: int, known: frozenset[str]) -> int:
-    """*index* (the region as found) or *index* + 1 (widened), whichever read better."""
-    found, widened = (_confident_letters(read[i], known) for i in (index, index + 1))
-    return index + 1 if widened > WIDER_WINS_BY * found else index
+def _doubted(read: list[Word]) -> bool:
+    """Whether a region's reading is empty or has a word below ``SURE_CONFIDENCE``."""
+    return not read or any(word.confidence < SURE_CONFIDENCE for word in read)
+
+
+def _read_all(
+    gray: np.ndarray,
+    regions: Sequence[Region],
+    *,
+    name: str,
+    languages: Sequence[str],
+    timeout: float,
+    workdir: Path,
+    known: frozenset[str],
+) -> list[tuple[list[Word], dict]]:
+    """Each region's words (in its image's pixels) and how to place them on the page.
+
+    All regions in one Tesseract run (a list file of images).
+    """
+    if not regions:
+        return []
+    places, paths = [], []
+    for index, region in enumerate(regions):
+        image, scale = region_image(gray, region)
+        path = workdir / f"{name}-{index:03d}.png"
+        write_png(path, image)
+        places.append({"scale": scale, "offset": region.box[:2], "margin": MARGIN_PX})
+        paths.append(path)
+    listing = workdir / f"{name}.txt"
+    listing.write_text("".join(f"{path}\n" for path in paths), encoding="utf-8")
+    read: list[list[Word]] = [[] for _ in regions]
+    for word in tesseract_words(listing, psm=6, languages=languages, timeout=timeout):
+        if word.confidence >= REGION_MIN_CONFIDENCE or is_known(word.text, known):
+            read[word.line[0]].append(word)
+    return list(zip(read, places, strict=True))
+
+
+def _better_reading(
+    readings: list[tuple[list[Word], dict]], known: frozenset[str]
+) -> tuple[list[Word], dict]:
+    """The first reading (as found), or the widened one if it holds clearly more text."""
+    if len(readings) == 1:
+        return readings[0]
+    found, widened = (_confident_letters(read, known) for read, _ in readings)
+    return readings[1] if widened > WIDER_WINS_BY * found else readings[0]
 
 
 def _confident_letters(words: list[Word], known: frozenset[str]) -> float:
@@ -207,68 +226,3 @@ def _to_page(
         offset[1] + int(np.ceil(bottom)),
     )
     return Word(word.text, box, word.confidence, line or word.line)
-
-
-def write_png(path: Path, image: np.ndarray) -> None:
-    """Save *image* as a quickly compressed PNG.
-
-    Encoded in memory and written by Python: cv2.imwrite only returns False on
-    a full disk, this raises OSError (ENOSPC) as every other write does.
-    """
-    ok, data = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:
-        raise ValueError(f"OpenCV could not encode {path.name} as PNG")
-    path.write_bytes(data.tobytes())
-
-
-def tesseract_words(
-    image: Path,
-    *,
-    psm: int,
-    languages: Sequence[str],
-    timeout: float,
-    config: Sequence[str] = (),
-) -> list[Word]:
-    """Words Tesseract reads in *image* (or a list file of images), boxes in its pixels."""
-    argv: list[str | Path] = ["tesseract", image, "stdout", "--psm", str(psm), "--dpi", str(DPI)]
-    argv += ["-l", "+".join(languages)]
-    for setting in config:
-        argv += ["-c", setting]
-    lines: list[str] = []
-    done = proc.run(
-        [*argv, "tsv"],
-        name="tesseract",
-        timeout=timeout,
-        # One thread: ocrmypdf already runs pages in parallel, and Tesseract's
-        # OpenMP threads spin, costing about twice the CPU for the same words.
-        env={**os.environ, "OMP_THREAD_LIMIT": "1"},
-        on_stdout_line=lines.append,
-        on_stderr_line=_quiet,
-        new_session=False,
-    )
-    if done.returncode != 0:
-        raise OcrFailed(
-            f"tesseract exited {done.returncode}: {done.stderr_tail[-200:]}", path=image
-        )
-    return parse_tsv(lines)
-
-
-def _quiet(line: str) -> bool:
-    # Tesseract's per-image chatter ("Estimating resolution…") is not worth a log line.
-    return line.startswith(("Estimating resolution", "Detected ", "Page "))
-
-
-def parse_tsv(lines: Sequence[str]) -> list[Word]:
-    """Words of Tesseract's TSV output; Word.line is (image index from 0, line key)."""
-    words = []
-    for row in lines[1:]:
-        cols = row.split("\t")
-        if len(cols) != 12 or cols[0] != "5" or not cols[11].strip():
-            continue
-        page, block, par, line = (int(c) for c in cols[1:5])
-        left, top, width, height = (int(c) for c in cols[6:10])
-        key = (page - 1, block * 10_000 + par * 100 + line)
-        words.append(
-            Word(cols[11].strip(), (left, top, left + width, top + height), float(cols[10]), key)
-        )
-    return words

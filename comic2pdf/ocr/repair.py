@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from itertools import combinations, product
 
-from comic2pdf.ocr.reading import Word
+from comic2pdf.ocr.tesseract import Word
 from comic2pdf.ocr.words import english_words
 
 log = logging.getLogger(__name__)
