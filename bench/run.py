@@ -4,7 +4,7 @@
     .venv/bin/python bench/run.py --only recall  # the real-pages recall table alone
     .venv/bin/python bench/run.py --quick        # small inputs: checks the script, proves nothing
 
-Three parts, each selectable with ``--only`` (repeatable):
+Four parts, each selectable with ``--only`` (repeatable):
 
 - ``recall`` (``bench.realpages``): recall and precision per source and overall on the real
   pages of ``../shared/comics-dev``, CPU s per page, for bare Tesseract, ocrmypdf's defaults
@@ -12,7 +12,9 @@ Three parts, each selectable with ``--only`` (repeatable):
 - ``synthetic`` (``bench.synthetic``, ``bench.prefect_runs``): a generated 20-page comic
   through the Tesseract floor, the old pipeline, ocrmypdf with our arguments (and one change
   at a time) and ``comic2pdf convert`` end to end, with wall, CPU, ×floor and peak RSS;
-- ``load`` (``bench.load``): batches, an idle scan of a large inbox, prep memory.
+- ``load`` (``bench.load``): batches, an idle scan of a large inbox, prep memory;
+- ``batch`` (``bench.batch_server``): 16 small comics through ``scan --once`` against a
+  Prefect server on SQLite and one on PostgreSQL: cores busy %, comics per minute.
 
 All variants of a part run in the same run on the same pages. The script prints tables,
 the issue targets as ratios measured in this run, and asserts nothing.
@@ -46,7 +48,7 @@ from bench.synthetic import (  # noqa: E402
 )
 from comic2pdf.samples import make_comic  # noqa: E402
 
-PARTS = ("recall", "synthetic", "load")
+PARTS = ("recall", "synthetic", "load", "batch")
 
 
 # --- main ----------------------------------------------------------------------------------
@@ -118,7 +120,17 @@ def benchmark(args: argparse.Namespace, tmp: Path) -> None:
             synthetic_part(args, bench)
         if "load" in args.only:
             load_part(args, bench)
+    if "batch" in args.only:
+        batch_part(args)
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+
+
+def batch_part(args: argparse.Namespace) -> None:
+    from bench import batch_server  # imports the test helpers: only when asked for
+
+    print("\nbatch through `scan --once`, Prefect server on SQLite vs on PostgreSQL")
+    comics, pages = ("2", "2") if args.quick else ("16", "4")
+    batch_server.main(["--comics", comics, "--pages", pages])
 
 
 def recall_part(args: argparse.Namespace, tmp: Path, log: Path) -> None:
