@@ -3,6 +3,7 @@
 import os
 import shutil
 import stat
+import time
 from pathlib import Path
 
 import psutil
@@ -63,3 +64,16 @@ def alive(pids: list[int]) -> list[int]:
         except psutil.NoSuchProcess:
             pass
     return result
+
+
+def started_pids(pid_log: Path) -> list[int]:
+    """The pids a fake wrote to *pid_log*, one per OCR call so far."""
+    return [int(pid) for pid in pid_log.read_text().split()] if pid_log.exists() else []
+
+
+def wait_until(condition, *, timeout: float, what: str) -> None:
+    """Poll *condition* until true; fail naming *what* after *timeout* seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        time.sleep(0.2)

@@ -37,7 +37,7 @@ from comic2pdf.samples import make_comic
 from comic2pdf.store import JobDB
 from flows.scan import scan_inbox
 from tests.conftest import BIN, ROOT, prefect_server_running, start_process
-from tests.fakes import alive, fake_tesseract, path_with
+from tests.fakes import alive, fake_tesseract, path_with, started_pids, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 POOL_DEPLOYMENT = "convert-comic/local"
@@ -119,17 +119,6 @@ def run_named(name: str, timeout: float = 120) -> FlowRun:
                 return found[0]
             time.sleep(0.5)
     pytest.fail(f"no flow run named {name} within {timeout} s")
-
-
-def wait_until(condition, *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
-        time.sleep(0.2)
-
-
-def started_pids(pid_log: Path) -> list[int]:
-    return [int(pid) for pid in pid_log.read_text().split()] if pid_log.exists() else []
 
 
 def error_reasons(data_dir: Path) -> dict[str, str]:
