@@ -27,7 +27,7 @@ from prefect.client.schemas.actions import (
     GlobalConcurrencyLimitUpdate,
 )
 from prefect.concurrency.sync import concurrency
-from prefect.exceptions import ObjectNotFound
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from comic2pdf.settings import Settings
 
@@ -68,9 +68,10 @@ def ensure_limit(name: str, size: int) -> None:
         try:
             existing = client.read_global_concurrency_limit_by_name(name)
         except ObjectNotFound:
-            client.create_global_concurrency_limit(
-                GlobalConcurrencyLimitCreate(name=name, limit=size)
-            )
+            with contextlib.suppress(ObjectAlreadyExists):  # another worker made it first
+                client.create_global_concurrency_limit(
+                    GlobalConcurrencyLimitCreate(name=name, limit=size)
+                )
             return
         if existing.limit != size:
             client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(limit=size))
