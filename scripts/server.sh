@@ -35,6 +35,9 @@ prefect=.venv/bin/prefect
 [ -x "$prefect" ] || prefect=prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
 export DO_NOT_TRACK=1
+# The slot of a worker killed mid-stage comes back when its lease (60 s, Prefect's least)
+# has run out and the repossessor next looks: every 5 s here instead of Prefect's 15.
+export PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS="${PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS:-5}"
 exec "$prefect" server start \
   --host "${PREFECT_SERVER_API_HOST:-127.0.0.1}" \
   --port "${PREFECT_SERVER_API_PORT:-4200}" \
