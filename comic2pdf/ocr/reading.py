@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from comic2pdf.ocr.regions import Region, grown
-from comic2pdf.ocr.tesseract import Word, tesseract_words, write_png
+from comic2pdf.ocr.tesseract import Word, tesseract_words, write_image
 from comic2pdf.ocr.words import is_known, known_words
 
 log = logging.getLogger(__name__)
@@ -139,8 +139,8 @@ def _read_all(
     places, paths = [], []
     for index, region in enumerate(regions):
         image, scale = region_image(gray, region)
-        path = workdir / f"{name}-{index:03d}.png"
-        write_png(path, image)
+        path = workdir / f"{name}-{index:03d}.tif"
+        write_image(path, image)
         places.append({"scale": scale, "offset": region.box[:2], "margin": MARGIN_PX})
         paths.append(path)
     listing = workdir / f"{name}.txt"
@@ -192,8 +192,8 @@ def read_rest(
     scale = min(scale, max(1.0, (REST_MAX_PIXELS / rest.size) ** 0.5))
     if scale > 1.0:
         rest = cv2.resize(rest, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
-    path = workdir / "rest.png"
-    write_png(path, rest)
+    path = workdir / "rest.tif"
+    write_image(path, rest)
     found = tesseract_words(
         path, psm=11, languages=languages, timeout=timeout, config=("thresholding_method=2",)
     )
