@@ -4,11 +4,11 @@ PostgreSQL vs on SQLite.
     .venv/bin/python bench/batch_server.py                       # 16 comics of 4 pages
     .venv/bin/python bench/batch_server.py --comics 2 --pages 2  # checks the script only
 
-The ``batch`` part of `make bench` (`bench/run.py --only batch`). It starts two Prefect servers
-and a PostgreSQL cluster (tests/pg.py, so `make setup` must have installed `postgresql`). Each server is started the way
-the README says (SQLite: `prefect server start`; PostgreSQL: scripts/server.sh, basic auth on),
-warmed up with one comic, then each row is one `scan --once` over a fresh DATA_DIR holding the
-batch. Asserts nothing; prints a table.
+The ``batch`` part of `make bench` (`bench/run.py --only batch`). It starts two Prefect
+servers and a PostgreSQL cluster (tests/pg.py, so `make setup` must have installed
+`postgresql`). Each server is started the way the README says (SQLite: `prefect server
+start`; PostgreSQL: scripts/server.sh, basic auth on), warmed up with one comic, then each row
+is one `scan --once` over a fresh DATA_DIR holding the batch. Asserts nothing; prints a table.
 
 - cores busy: CPU seconds of the scan's process tree (itself and every descendant, from
   wait4) / (wall × cores). The server's and PostgreSQL's CPU over the same run are printed
