@@ -203,14 +203,21 @@ def test_two_workers_share_the_inbox_and_convert_nothing_twice(
         worker(server, tmp_path / "host-b", data_dir, limit=2) as log_b,
     ):
         report = scan_inbox()
+
+        def ran() -> list[set[str]]:
+            return [set(FINISHED.findall(log.read_text())) for log in (log_a, log_b)]
+
+        # The scan saw every run Completed through the API; a run's process logs its
+        # last line to its worker's output a moment later: wait for it, workers alive.
+        wait_until(lambda: len(set.union(*ran())) == 8, timeout=30, what="8 runs logged")
     assert report.conversions == dict.fromkeys(expected, "completed")
     assert names(data_dir / "out") == sorted(name.replace(".cbz", ".pdf") for name in expected)
     assert names(data_dir / "archive") == expected
     with JobDB(data_dir / "index" / "comic2pdf.sqlite3") as db:
         assert db.counter_values()["jobs_claimed"] == 8
     # Each worker ran some (its --limit 2 leaves the rest to the other), none the same.
-    ran = [set(FINISHED.findall(log.read_text())) for log in (log_a, log_b)]
-    assert all(ran) and ran[0].isdisjoint(ran[1]) and len(ran[0] | ran[1]) == 8, ran
+    a, b = ran()
+    assert a and b and a.isdisjoint(b) and len(a | b) == 8, (a, b)
 
 
 # --- cancel means stop --------------------------------------------------------------------
