@@ -28,24 +28,20 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `python bench/batch_server.py` from anywhere
 
+from bench.batch_sampling import Sampler, machine_cpu, tree_cpu  # noqa: E402
 from comic2pdf.proc import kill_group  # noqa: E402
 from comic2pdf.samples import make_comic  # noqa: E402
 from tests import pg  # noqa: E402
 from tests.conftest import start_prefect_server  # noqa: E402
 
-SAMPLE_SECONDS = 0.2
-OCR_MARK = "comic2pdf.ocr.child"  # in the argv of the ocrmypdf child of a conversion
 BIN = Path(sys.executable).parent
 CORES = os.cpu_count() or 1
 
@@ -65,60 +61,9 @@ class Result:
     machine_cpu: float  # every process on the machine (other users' included)
     ocr_seconds: float
     ocr_cpu: float
+    ocr_span: tuple[float, float]  # seconds from the start to the first OCR, last OCR to the end
+    python_cpu: float  # the scan's own process (its children left out)
     pdfs: int
-
-
-# --- measuring -------------------------------------------------------------------------
-
-
-def tree_cpu(pid: int) -> float:
-    """CPU seconds of a process, its live descendants and the children it already reaped."""
-    total = 0.0
-    with contextlib.suppress(psutil.Error):
-        root = psutil.Process(pid)
-        for proc in [root, *root.children(recursive=True)]:
-            with contextlib.suppress(psutil.Error):
-                t = proc.cpu_times()
-                total += t.user + t.system + t.children_user + t.children_system
-    return total
-
-
-def machine_cpu() -> float:
-    """CPU seconds the whole machine has spent busy (not idle, not waiting on I/O) since boot."""
-    times = psutil.cpu_times()
-    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
-
-
-def ocr_running(pid: int) -> bool:
-    with contextlib.suppress(psutil.Error):
-        for proc in psutil.Process(pid).children(recursive=True):
-            with contextlib.suppress(psutil.Error):
-                if OCR_MARK in " ".join(proc.cmdline()):
-                    return True
-    return False
-
-
-class Sampler(threading.Thread):
-    """(time, tree CPU, OCR running?) of one process tree, every SAMPLE_SECONDS."""
-
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.pid = pid
-        self.samples: list[tuple[float, float, bool]] = []
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        while not self.done.wait(SAMPLE_SECONDS):
-            self.samples.append((time.monotonic(), tree_cpu(self.pid), ocr_running(self.pid)))
-
-    def ocr_time_and_cpu(self) -> tuple[float, float]:
-        """Seconds between samples that both saw OCR running, and the CPU spent in them."""
-        seconds = cpu = 0.0
-        for (t0, c0, ocr0), (t1, c1, ocr1) in zip(self.samples, self.samples[1:], strict=False):
-            if ocr0 and ocr1:
-                seconds += t1 - t0
-                cpu += c1 - c0
-        return seconds, cpu
 
 
 def scan_once(server: Server, data: Path, env: dict[str, str], log: Path) -> Result:
@@ -135,7 +80,8 @@ def scan_once(server: Server, data: Path, env: dict[str, str], log: Path) -> Res
     sampler.start()
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-    wall = time.monotonic() - started
+    ended = time.monotonic()
+    wall = ended - started
     sampler.done.set()
     sampler.join()
     if proc.returncode != 0:
@@ -146,7 +92,8 @@ def scan_once(server: Server, data: Path, env: dict[str, str], log: Path) -> Res
     ocr_seconds, ocr_cpu = sampler.ocr_time_and_cpu()
     pdfs = len(list((data / "out").glob("*.pdf")))
     cpu = usage.ru_utime + usage.ru_stime
-    return Result(wall, cpu, server_cpu, machine, ocr_seconds, ocr_cpu, pdfs)
+    span = sampler.ocr_span(started, ended)
+    return Result(wall, cpu, server_cpu, machine, ocr_seconds, ocr_cpu, span, sampler.own_cpu, pdfs)
 
 
 # --- the servers -----------------------------------------------------------------------
@@ -237,7 +184,7 @@ def print_table(results: dict[tuple[str, int], Result], comics: int) -> None:
     header = (
         f"{'Prefect server':<14} {'OCR_CONC':>8} {'wall s':>7} {'comics/min':>10} "
         f"{'busy':>5} {'+ server':>8} {'machine':>7} {'× SQLite':>8} {'OCR share':>9} "
-        f"{'busy in OCR':>11} {'PDFs':>5}"
+        f"{'busy in OCR':>11} {'before/after OCR s':>18} {'CPU s: python/server':>20} {'PDFs':>5}"
     )
     print(header)
     print("-" * len(header))
@@ -248,7 +195,9 @@ def print_table(results: dict[tuple[str, int], Result], comics: int) -> None:
             f"{name:<14} {concurrency:>8} {r.wall:>7.1f} {comics / r.wall * 60:>10.1f} "
             f"{r.cpu / (r.wall * CORES):>5.0%} {(r.cpu + r.server_cpu) / (r.wall * CORES):>8.0%} "
             f"{r.machine_cpu / (r.wall * CORES):>7.0%} {ratio:>8} {r.ocr_seconds / r.wall:>9.0%} "
-            f"{r.ocr_cpu / max(r.ocr_seconds, 1e-9) / CORES:>11.0%} {r.pdfs:>5}"
+            f"{r.ocr_cpu / max(r.ocr_seconds, 1e-9) / CORES:>11.0%} "
+            f"{f'{r.ocr_span[0]:.1f} / {r.ocr_span[1]:.1f}':>18} "
+            f"{f'{r.python_cpu:.1f} / {r.server_cpu:.1f}':>20} {r.pdfs:>5}"
         )
     best = max(r.cpu / (r.wall * CORES) for r in results.values())
     print(f"target (#16): cores >= 85 % busy over the batch; best row here: {best:.0%}")

@@ -9,7 +9,6 @@ No ``from __future__ import annotations`` here: it breaks pydantic flow
 parameters on Prefect >= 3.5 (PrefectHQ/prefect#19447).
 """
 
-import contextlib
 import time
 from pathlib import Path
 
@@ -35,8 +34,7 @@ from comic2pdf.settings import Settings, load_settings
 from comic2pdf.store import JobDB, State
 from flows.runlogs import readable_run_logs
 from tasks.outcome import as_comic_error, ended, failed, report_flow_timeout
-from tasks.runs import current_run, stopped_on_cancel
-from tasks.slots import stage_slot
+from tasks.runs import stopped_on_cancel
 from tasks.stages import finalize, ocr, prep
 
 
@@ -46,19 +44,15 @@ def run_name() -> str:
 
 
 class PrefectStages:
-    """The stages as Prefect tasks with the retries of *settings* (time limits: tasks/stages.py).
-
-    Recorded (inbox) jobs hold a slot of the stage's bound (``tasks.slots``): the
-    server's for a deployment run, this process's otherwise. One-shot conversions
-    run one after another in their process and take none.
+    """The stages as Prefect tasks with the retries of *settings* (time limits and the
+    slots of recorded jobs: tasks/stages.py). *record*: an inbox job, counted in the
+    job database; a one-shot conversion is not.
     """
 
     def __init__(self, settings: Settings, *, record: bool) -> None:
         self.settings = settings
         self.record = record
         self.limits = stage_limits(settings)
-        run = current_run()
-        self.shared = run is not None and run.deployment_id is not None
 
     def _options(self, stage: str) -> dict[str, float]:
         return {
@@ -66,22 +60,15 @@ class PrefectStages:
             "retry_delay_seconds": self.settings.retry_delay_seconds,
         }
 
-    def _slot(self, stage: str) -> contextlib.AbstractContextManager[None]:
-        if not self.record:
-            return contextlib.nullcontext()
-        return stage_slot(stage, self.settings, shared=self.shared)
-
     def prep(self, job: Job) -> Prepared:
         job_key = job.key if self.record else None
-        with self._slot("prep"):
-            return prep.with_options(**self._options("prep"))(
-                job.archive, job.work(self.settings), job.identity, self.settings, job_key
-            )
+        return prep.with_options(**self._options("prep"))(
+            job.archive, job.work(self.settings), job.identity, self.settings, job_key
+        )
 
     def ocr(self, job: Job, prepared: Prepared) -> Recognised:
         job_key = job.key if self.record else None
-        with self._slot("ocr"):
-            return ocr.with_options(**self._options("ocr"))(prepared, self.settings, job_key)
+        return ocr.with_options(**self._options("ocr"))(prepared, self.settings, job_key)
 
     def finalize(self, job: Job, recognised: Recognised, pages: int) -> Path:
         job_key = job.key if self.record else None

@@ -1,5 +1,6 @@
 """Flow ``scan-inbox``: apply duplicate decisions, take over orphaned claims,
-and start one ``convert-comic`` run per stable file in ``in/``.
+and convert the stable files of ``in/``: one ``convert-comic`` run each, with
+MAX_JOBS_IN_FLIGHT going at once until nothing is left to start (``comic2pdf.batch``).
 
 With CONVERT_DEPLOYMENT set (``make deploy`` sets it) each run is a deployment
 run that any worker of the pool may take; otherwise a subflow in this process.
@@ -11,8 +12,7 @@ No ``from __future__ import annotations`` here (PrefectHQ/prefect#19447).
 import contextvars
 import time
 from collections import Counter
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from uuid import UUID
 
@@ -23,6 +23,7 @@ from prefect.exceptions import ObjectNotFound, TerminationSignal
 from prefect.states import Cancelled
 from pydantic import BaseModel
 
+from comic2pdf.batch import Conversions, keep_converting
 from comic2pdf.duplicates import pending_decisions
 from comic2pdf.errors import JobCancelled, SettingsError
 from comic2pdf.inbox import (
@@ -55,15 +56,14 @@ class ScanReport(BaseModel):
     started: int = 0
     outcomes: dict[str, int] = {}  # how many ended each way
     conversions: dict[str, str] = {}  # input name → how its run ended
-    waiting: int = 0  # files left in in/ (not yet stable, or over MAX_JOBS_IN_FLIGHT)
+    waiting: int = 0  # files left in in/ (not yet stable when the pass ended)
 
 
 def inputs_to_start(settings: Settings) -> list[Path]:
     """Orphaned claims first (a crashed run's inputs), then stable inbox files."""
-    found = orphaned_inputs(settings) + stable_files(
+    return orphaned_inputs(settings) + stable_files(
         settings.in_dir, stable_seconds=settings.stable_seconds
     )
-    return found[: settings.max_jobs_in_flight]
 
 
 def has_work(settings: Settings) -> bool:
@@ -94,20 +94,57 @@ def sweep_work_dirs(settings: Settings) -> int:
     return len(expired)
 
 
-def convert_here(paths: list[Path], settings: Settings) -> dict[str, str]:
-    """Each input a ``convert-comic`` subflow in a thread of this process; name → how it ended.
+def convert_all(settings: Settings, conversions: Conversions) -> dict[str, str]:
+    """Keep MAX_JOBS_IN_FLIGHT conversions going until the inbox has nothing to start.
 
-    Each thread runs in a copy of this thread's context, so every conversion is
-    a child of the scan in the UI, with its tags and logs; its stages keep their
+    If the scan is cancelled, its conversions are cancelled first. A scan run
+    by a worker is stopped with SIGTERM (Prefect's TerminationSignal); one run by
+    ``comic2pdf scan`` learns of its cancellation from the API. Ctrl-C cancels
+    nothing: the next scan takes the interrupted inputs over.
+    """
+    scan = current_run()
+    assert scan is not None  # called from the scan flow only
+    last_report = time.monotonic()
+
+    def check() -> None:
+        nonlocal last_report
+        if cancel_requested(scan.id):
+            raise JobCancelled("the scan was cancelled")
+        if time.monotonic() - last_report >= settings.scan_interval_seconds:
+            after_scan(settings)  # a long pass still reports, as a pass would
+            last_report = time.monotonic()
+
+    try:
+        return keep_converting(
+            conversions,
+            lambda: inputs_to_start(settings),
+            size=settings.max_jobs_in_flight,
+            check=check,
+            every=CHECK_SECONDS,
+        )
+    except (JobCancelled, TerminationSignal):
+        count = cancel_children(scan.id, why="the scan that started it was cancelled")
+        get_run_logger().warning("scan stopped: cancelling the %d conversions it started", count)
+        raise
+
+
+class ConvertHere:
+    """Each input a ``convert-comic`` subflow in a thread of this process.
+
+    Each thread runs in a copy of the scan's context, so every conversion is a
+    child of the scan in the UI, with its tags and logs; its stages keep their
     time limits there (``pipeline.interrupt``).
     """
-    with tags(TAG), ThreadPoolExecutor(max_workers=settings.max_jobs_in_flight) as pool:
-        futures = {
-            pool.submit(contextvars.copy_context().run, _convert_subflow, path): path.name
-            for path in paths
-        }
-        _wait(lambda: all(future.done() for future in futures))
-    return {name: future.result() for future, name in futures.items()}
+
+    def __init__(self, pool: ThreadPoolExecutor) -> None:
+        self.pool = pool
+
+    def start(self, path: Path) -> Future:
+        return self.pool.submit(contextvars.copy_context().run, _convert_subflow, path)
+
+    def wait_ended(self, running: list[Future], timeout: float) -> dict[Future, str]:
+        done, _ = wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
+        return {future: future.result() for future in done}
 
 
 def _convert_subflow(path: Path) -> str:
@@ -117,59 +154,39 @@ def _convert_subflow(path: Path) -> str:
     return state.result().outcome
 
 
-def convert_on_pool(paths: list[Path], settings: Settings) -> dict[str, str]:
+class ConvertOnPool:
     """Each input a run of the CONVERT_DEPLOYMENT deployment, for any worker of its pool."""
-    started = {_start_run(path, settings.convert_deployment): path.name for path in paths}
-    ended: dict[UUID, FlowRun] = {}
 
-    def all_ended() -> bool:
-        ended.update(read_runs(list(started)))
-        return all(is_final(ended.get(run_id)) for run_id in started)
+    def __init__(self, deployment: str) -> None:
+        self.deployment = deployment
 
-    _wait(all_ended)
-    return {name: _ending(ended.get(run_id)) for run_id, name in started.items()}
+    def start(self, path: Path) -> UUID:
+        try:
+            run = run_deployment(
+                self.deployment,
+                parameters={"path": str(path)},
+                flow_run_name=f"convert-{path.stem}",
+                tags=[TAG],
+                timeout=0,  # started, not waited for here: they run side by side
+                as_subflow=True,
+            )
+        except ObjectNotFound:
+            raise SettingsError(
+                f"CONVERT_DEPLOYMENT={self.deployment}: no such deployment; register it "
+                "(make deploy) or unset CONVERT_DEPLOYMENT to convert in the scan's process"
+            ) from None
+        return run.id
 
-
-def _start_run(path: Path, deployment: str) -> UUID:
-    try:
-        run = run_deployment(
-            deployment,
-            parameters={"path": str(path)},
-            flow_run_name=f"convert-{path.stem}",
-            tags=[TAG],
-            timeout=0,  # started, not waited for here: they run side by side
-            as_subflow=True,
-        )
-    except ObjectNotFound:
-        raise SettingsError(
-            f"CONVERT_DEPLOYMENT={deployment}: no such deployment; register it (make deploy) "
-            "or unset CONVERT_DEPLOYMENT to convert in the scan's process"
-        ) from None
-    return run.id
-
-
-def _ending(run: FlowRun | None) -> str:
-    return run.state.name.lower() if run is not None and run.state is not None else "unknown"
+    def wait_ended(self, running: list[UUID], timeout: float) -> dict[UUID, str]:
+        runs = read_runs(running)
+        ended = {run_id: _ending(runs[run_id]) for run_id in running if is_final(runs.get(run_id))}
+        if not ended:
+            time.sleep(timeout)
+        return ended
 
 
-def _wait(finished: Callable[[], bool]) -> None:
-    """Wait for the conversions; if the scan is cancelled, cancel them first.
-
-    A scan run by a worker is stopped with SIGTERM (Prefect's TerminationSignal);
-    one run by ``comic2pdf scan`` learns of its cancellation from the API. Ctrl-C
-    cancels nothing: the next scan takes the interrupted inputs over.
-    """
-    scan = current_run()
-    assert scan is not None  # called from the scan flow only
-    try:
-        while not finished():
-            if cancel_requested(scan.id):
-                raise JobCancelled("the scan was cancelled")
-            time.sleep(CHECK_SECONDS)
-    except (JobCancelled, TerminationSignal):
-        count = cancel_children(scan.id, why="the scan that started it was cancelled")
-        get_run_logger().warning("scan stopped: cancelling the %d conversions it started", count)
-        raise
+def _ending(run: FlowRun) -> str:
+    return run.state.name.lower() if run.state is not None else "unknown"
 
 
 @flow(name="scan-inbox", log_prints=True)
@@ -183,14 +200,16 @@ def scan_inbox() -> ScanReport:
         return idle(ScanReport(waiting=waiting), waiting=waiting)  # type: ignore[return-value]
     apply_pending_decisions(settings)
     sweep_work_dirs(settings)
-    paths = inputs_to_start(settings)
-    convert = convert_on_pool if settings.convert_deployment else convert_here
     try:
-        outcomes = convert(paths, settings) if paths else {}
+        if settings.convert_deployment:
+            outcomes = convert_all(settings, ConvertOnPool(settings.convert_deployment))
+        else:
+            with tags(TAG), ThreadPoolExecutor(settings.max_jobs_in_flight) as pool:
+                outcomes = convert_all(settings, ConvertHere(pool))
     except JobCancelled as e:
         return Cancelled(message=str(e))  # type: ignore[return-value]
     report = ScanReport(
-        started=len(paths),
+        started=len(outcomes),
         outcomes=dict(Counter(outcomes.values())),
         conversions=outcomes,
         waiting=waiting_files(settings),

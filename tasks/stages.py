@@ -25,6 +25,8 @@ from comic2pdf.pipeline.stages import ocr_options as ocr_options  # bench/run.py
 from comic2pdf.settings import Settings
 from comic2pdf.store import JobDB
 from tasks.report import ocr_progress
+from tasks.runs import current_run
+from tasks.slots import stage_sizes, stage_slot
 
 
 def retry_if_retryable(task, task_run, state) -> bool:
@@ -38,16 +40,36 @@ def retry_if_retryable(task, task_run, state) -> bool:
 
 @contextlib.contextmanager
 def stage_attempt(settings: Settings, job_key: str | None, stage: str) -> Iterator[None]:
-    """One attempt of a stage under its time limit, counted in the job database
-    (one-shot jobs, *job_key* None, are not).
+    """One attempt of a stage: its slot, then its time limit, counted in the job database.
 
+    Recorded (inbox) jobs, *job_key* set, hold a slot of the stage's bound
+    (``tasks.slots``) for the attempt only: the task run's own bookkeeping with
+    the API (creating it, its states) happens outside, so a slow server does not
+    keep the next comic's OCR waiting (issue #16). Time waiting for the slot is
+    not part of the time limit. One-shot jobs take no slot and are not counted.
     Failed, timed-out and cancelled attempts are recorded too, with their reason.
-    The stage's concurrency slot is taken by the flow around the task
-    (``tasks.slots.stage_slot``), so that one slot covers the retries.
     """
-    if job_key:
-        with JobDB.from_settings(settings) as db:
-            db.start_stage(job_key, stage)
+    if not job_key:
+        with time_limit(stage_limits(settings)[stage].timeout, stage=stage):
+            yield
+        return
+    bounded = stage in stage_sizes(settings)  # finalize has no bound
+    slot = stage_slot(stage, settings, shared=_deployment_run()) if bounded else None
+    with slot or contextlib.nullcontext(), _counted(settings, job_key, stage):
+        yield
+
+
+def _deployment_run() -> bool:
+    """Whether this runs as a deployment run (on a worker) rather than in a scan's process."""
+    run = current_run()
+    return run is not None and run.deployment_id is not None
+
+
+@contextlib.contextmanager
+def _counted(settings: Settings, job_key: str, stage: str) -> Iterator[None]:
+    """The attempt under its time limit, with its start and end in the job database."""
+    with JobDB.from_settings(settings) as db:
+        db.start_stage(job_key, stage)
     started = time.monotonic()
     reason = None
     try:
@@ -57,9 +79,8 @@ def stage_attempt(settings: Settings, job_key: str | None, stage: str) -> Iterat
         reason = reason_of(e)
         raise
     finally:
-        if job_key:
-            with JobDB.from_settings(settings) as db:
-                db.record_attempt(stage, seconds=time.monotonic() - started, reason=reason)
+        with JobDB.from_settings(settings) as db:
+            db.record_attempt(stage, seconds=time.monotonic() - started, reason=reason)
 
 
 @task(
@@ -81,8 +102,11 @@ def prep(
     retry_condition_fn=retry_if_retryable,
 )
 def ocr(prepared: Prepared, settings: Settings, job_key: str | None = None) -> Recognised:
-    """Add the invisible text layer with ocrmypdf; the UI gets a progress artifact."""
-    with stage_attempt(settings, job_key, "ocr"), ocr_progress(prepared.name) as on_progress:
+    """Add the invisible text layer with ocrmypdf; the UI gets a progress artifact.
+
+    The artifact is made before the slot is taken: it shows 0 % while the comic waits.
+    """
+    with ocr_progress(prepared.name) as on_progress, stage_attempt(settings, job_key, "ocr"):
         return recognise(prepared=prepared, settings=settings, on_progress=on_progress)
 
 
