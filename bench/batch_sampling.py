@@ -22,6 +22,17 @@ def tree_cpu(pid: int) -> float:
     return total
 
 
+def tree_rss(pid: int) -> int:
+    """Resident bytes of a process and its live descendants."""
+    total = 0
+    with contextlib.suppress(psutil.Error):
+        root = psutil.Process(pid)
+        for proc in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                total += proc.memory_info().rss
+    return total
+
+
 def machine_cpu() -> float:
     """CPU seconds the whole machine has spent busy (not idle, not waiting on I/O) since boot."""
     times = psutil.cpu_times()
@@ -45,6 +56,7 @@ class Sampler(threading.Thread):
         self.pid = pid
         self.samples: list[tuple[float, float, bool]] = []
         self.own_cpu = 0.0  # of the scan's Python process alone (Prefect's client, prep)
+        self.peak_rss = 0  # bytes, the whole tree
         self.done = threading.Event()
 
     def run(self) -> None:
@@ -53,6 +65,7 @@ class Sampler(threading.Thread):
             with contextlib.suppress(psutil.Error):
                 times = psutil.Process(self.pid).cpu_times()
                 self.own_cpu = times.user + times.system
+            self.peak_rss = max(self.peak_rss, tree_rss(self.pid))
 
     def ocr_time_and_cpu(self) -> tuple[float, float]:
         """Seconds between samples that both saw OCR running, and the CPU spent in them."""

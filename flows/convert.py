@@ -34,7 +34,7 @@ from comic2pdf.settings import Settings, load_settings
 from comic2pdf.store import JobDB, State
 from flows.runlogs import readable_run_logs
 from tasks.outcome import as_comic_error, ended, failed, report_flow_timeout
-from tasks.runs import stopped_on_cancel
+from tasks.runs import stopped_on_cancel, untagged
 from tasks.stages import finalize, ocr, prep
 
 
@@ -181,7 +181,8 @@ def convert_comic(
             archive, settings.incoming_dir
         ):
             require_file(archive)  # an inbox file gone missing was taken by another scan
-        result = _convert(archive, out_dir, settings, force=force_reprocess)
+        with untagged():  # the stage tasks: no tag slot to ask the API for
+            result = _convert(archive, out_dir, settings, force=force_reprocess)
     except JobCancelled as e:  # before ComicError: a cancel is not a failure
         get_run_logger().warning("%s", e)
         return Cancelled(message=str(e))  # type: ignore[return-value]
