@@ -10,26 +10,30 @@ SAMPLE_SECONDS = 0.2
 OCR_MARK = "comic2pdf.ocr.child"  # in the argv of the ocrmypdf child of a conversion
 
 
+def tree(pid: int) -> list[psutil.Process]:
+    """A process and its live descendants; none if it is gone."""
+    with contextlib.suppress(psutil.Error):
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    return []
+
+
 def tree_cpu(pid: int) -> float:
     """CPU seconds of a process, its live descendants and the children it already reaped."""
     total = 0.0
-    with contextlib.suppress(psutil.Error):
-        root = psutil.Process(pid)
-        for proc in [root, *root.children(recursive=True)]:
-            with contextlib.suppress(psutil.Error):
-                t = proc.cpu_times()
-                total += t.user + t.system + t.children_user + t.children_system
+    for proc in tree(pid):
+        with contextlib.suppress(psutil.Error):
+            t = proc.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
     return total
 
 
 def tree_rss(pid: int) -> int:
     """Resident bytes of a process and its live descendants."""
     total = 0
-    with contextlib.suppress(psutil.Error):
-        root = psutil.Process(pid)
-        for proc in [root, *root.children(recursive=True)]:
-            with contextlib.suppress(psutil.Error):
-                total += proc.memory_info().rss
+    for proc in tree(pid):
+        with contextlib.suppress(psutil.Error):
+            total += proc.memory_info().rss
     return total
 
 
