@@ -18,38 +18,42 @@ def tree(pid: int) -> list[psutil.Process]:
     return []
 
 
-def tree_cpu(pid: int) -> float:
-    """CPU seconds of a process, its live descendants and the children it already reaped."""
+def cpu_of(procs: list[psutil.Process]) -> float:
+    """CPU seconds of *procs* and of the children they already reaped."""
     total = 0.0
-    for proc in tree(pid):
+    for proc in procs:
         with contextlib.suppress(psutil.Error):
             t = proc.cpu_times()
             total += t.user + t.system + t.children_user + t.children_system
     return total
 
 
-def tree_rss(pid: int) -> int:
-    """Resident bytes of a process and its live descendants."""
+def tree_cpu(pid: int) -> float:
+    return cpu_of(tree(pid))
+
+
+def rss_of(procs: list[psutil.Process]) -> int:
+    """Resident bytes of *procs*."""
     total = 0
-    for proc in tree(pid):
+    for proc in procs:
         with contextlib.suppress(psutil.Error):
             total += proc.memory_info().rss
     return total
+
+
+def ocr_among(procs: list[psutil.Process]) -> bool:
+    """Whether one of *procs* is the ocrmypdf child of a conversion."""
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            if OCR_MARK in " ".join(proc.cmdline()):
+                return True
+    return False
 
 
 def machine_cpu() -> float:
     """CPU seconds the whole machine has spent busy (not idle, not waiting on I/O) since boot."""
     times = psutil.cpu_times()
     return sum(times) - times.idle - getattr(times, "iowait", 0.0)
-
-
-def ocr_running(pid: int) -> bool:
-    with contextlib.suppress(psutil.Error):
-        for proc in psutil.Process(pid).children(recursive=True):
-            with contextlib.suppress(psutil.Error):
-                if OCR_MARK in " ".join(proc.cmdline()):
-                    return True
-    return False
 
 
 class Sampler(threading.Thread):
@@ -65,11 +69,14 @@ class Sampler(threading.Thread):
 
     def run(self) -> None:
         while not self.done.wait(SAMPLE_SECONDS):
-            self.samples.append((time.monotonic(), tree_cpu(self.pid), ocr_running(self.pid)))
+            procs = tree(self.pid)  # listed once per sample: the sampling costs CPU too
+            if not procs:
+                continue
+            self.samples.append((time.monotonic(), cpu_of(procs), ocr_among(procs[1:])))
             with contextlib.suppress(psutil.Error):
-                times = psutil.Process(self.pid).cpu_times()
+                times = procs[0].cpu_times()
                 self.own_cpu = times.user + times.system
-            self.peak_rss = max(self.peak_rss, tree_rss(self.pid))
+            self.peak_rss = max(self.peak_rss, rss_of(procs))
 
     def ocr_time_and_cpu(self) -> tuple[float, float]:
         """Seconds between samples that both saw OCR running, and the CPU spent in them."""
